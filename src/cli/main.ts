@@ -1,0 +1,132 @@
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig, type Config } from '../config.js';
+import { connectDatabase } from '../db.js';
+import { initRuntime } from '../runtime.js';
+import { createLogger, setLogger } from '../lib/logger.js';
+import { AppError } from '../lib/errors.js';
+import { parseMoney, formatMoney } from '../lib/money.js';
+import { buildApp } from '../server.js';
+import { createAdmin, findUserByEmail, listUsers } from '../modules/admin/admin.service.js';
+import { adjustBalance } from '../modules/ledger/ledger.service.js';
+import { listKeys } from '../modules/keys/keys.service.js';
+import { keyPreview } from '../modules/keys/key-format.js';
+
+const USAGE = `relais — the Relais server and its admin chores
+
+  relais serve                                   start everything (what npm start runs)
+  relais migrate                                 apply pending database migrations
+  relais admin create --email E --password P     create an administrator (or promote E)
+  relais credit --email E --amount A --note N    add A to E's balance (an adjustment transaction)
+  relais debit  --email E --amount A --note N    take A from E's balance
+  relais users list [--search S]                 list accounts
+  relais keys list --email E                     list E's API keys (previews only)
+
+Configuration comes from the environment (PORT, DATABASE_URL, DATA_DIR, …; see README).`;
+
+class UsageError extends Error {}
+
+function required(values: Record<string, string | boolean | undefined>, name: string): string {
+  const value = values[name];
+  if (typeof value !== 'string' || value === '') throw new UsageError(`--${name} is required`);
+  return value;
+}
+
+/** Opens the database for a one-off command (no HTTP, no jobs). */
+async function withDatabase<T>(config: Config, run: () => Promise<T>): Promise<T> {
+  setLogger(createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel));
+  initRuntime(config);
+  const db = await connectDatabase(config);
+  try {
+    return await run();
+  } finally {
+    await db.close();
+  }
+}
+
+const table = (rows: Record<string, unknown>[]) => {
+  if (!rows.length) return console.log('(none)');
+  console.table(rows);
+};
+
+async function main(argv: string[]): Promise<void> {
+  const { positionals, values } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      email: { type: 'string' },
+      password: { type: 'string' },
+      amount: { type: 'string' },
+      note: { type: 'string' },
+      search: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  const command = positionals.join(' ');
+  if (values.help || !command) return console.log(USAGE);
+  const config = loadConfig();
+
+  switch (command) {
+    case 'serve': {
+      const app = await buildApp(config);
+      await app.start();
+      let stopping = false;
+      const stop = (signal: string) => {
+        if (stopping) return;
+        stopping = true;
+        console.error(`${signal}: shutting down`);
+        app.stop().then(
+          () => process.exit(0),
+          (err: unknown) => {
+            console.error(err);
+            process.exit(1);
+          },
+        );
+      };
+      process.on('SIGINT', () => stop('SIGINT'));
+      process.on('SIGTERM', () => stop('SIGTERM'));
+      return;
+    }
+    case 'migrate':
+      return withDatabase(config, async () => {});
+    case 'admin create':
+      return withDatabase(config, async () => {
+        const user = await createAdmin({ email: required(values, 'email'), password: required(values, 'password') });
+        console.log(`admin ${user.email} (id ${user.id}) ready`);
+      });
+    case 'credit':
+    case 'debit':
+      return withDatabase(config, async () => {
+        const amount = parseMoney(required(values, 'amount'));
+        if (!amount || !amount.isPositive()) throw new UsageError('--amount must be a positive amount with at most 6 decimals');
+        const user = await findUserByEmail(required(values, 'email'));
+        const row = await adjustBalance({
+          userId: user.id,
+          amount: command === 'debit' ? amount.negated() : amount,
+          note: required(values, 'note'),
+          actorId: null,
+        });
+        console.log(`${command}ed ${formatMoney(amount)} ${command === 'debit' ? 'from' : 'to'} ${user.email}; balance ${formatMoney(row.balanceAfter!)} (transaction ${row.id})`);
+      });
+    case 'users list':
+      return withDatabase(config, async () => {
+        const users = await listUsers(values.search);
+        table(users.map((u) => ({ id: u.id, username: u.username, email: u.email, role: u.role, verified: !!u.emailVerifiedAt, balance: formatMoney(u.balance) })));
+      });
+    case 'keys list':
+      return withDatabase(config, async () => {
+        const user = await findUserByEmail(required(values, 'email'));
+        const keys = await listKeys(user.id);
+        table(keys.map((k) => ({ id: k.id, name: k.name, key: keyPreview(k.prefix), active: k.active, daily: k.dailyLimit?.toFixed() ?? null, weekly: k.weeklyLimit?.toFixed() ?? null, monthly: k.monthlyLimit?.toFixed() ?? null, last_used_at: k.lastUsedAt?.toISOString() ?? null })));
+      });
+    default:
+      throw new UsageError(`unknown command "${command}"`);
+  }
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  if (err instanceof UsageError) console.error(`relais: ${err.message}\n\n${USAGE}`);
+  else if (err instanceof ConfigError || err instanceof AppError) console.error(`relais: ${err.message}`);
+  else if (err instanceof Error && err.name === 'TypeError' && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS')) console.error(`relais: ${err.message}\n\n${USAGE}`);
+  else console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,25 @@
+import type { Role } from '../generated/prisma/client.js';
+
+/** Who is calling, established once per request (HTTP) or per connection (WebSocket). */
+export interface Viewer {
+  userId: number;
+  role: Role;
+  via: 'session' | 'apiKey';
+  sessionId?: string;
+  apiKeyId?: number;
+  /** Scopes of the API key; empty means every scope. Sessions have every scope. */
+  scopes: readonly string[];
+}
+
+export interface RequestInfo {
+  ip: string | null;
+  userAgent: string | null;
+  locale: string;
+}
+
+export interface Context {
+  viewer: Viewer | null;
+  /** Why presented credentials were refused; null when none were presented. */
+  authProblem: string | null;
+  request: RequestInfo;
+}

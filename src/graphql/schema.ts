@@ -1,0 +1,14 @@
+import { builder } from './builder.js';
+import './scalars.js';
+import './errors.js';
+import '../modules/accounts/accounts.schema.js';
+import '../modules/keys/keys.schema.js';
+import '../modules/ledger/ledger.schema.js';
+import '../modules/admin/admin.schema.js';
+
+// Deny by default: every root field needs an authenticated caller unless it opts out
+// with `skipTypeScopes`.
+builder.queryType({ authScopes: { authenticated: true } });
+builder.mutationType({ authScopes: { authenticated: true } });
+
+export const schema = builder.toSchema({ sortSchema: true });

@@ -1,0 +1,142 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { WebSocketServer } from 'ws';
+import { useServer } from 'graphql-ws/use/ws';
+import type { ExecutionArgs } from 'graphql';
+import type { Config } from './config.js';
+import { connectDatabase, type Database } from './db.js';
+import { initRuntime } from './runtime.js';
+import { createLogger, setLogger, log } from './lib/logger.js';
+import { configureMail } from './modules/mail/mail.service.js';
+import { createOutboxRunner } from './jobs/outbox.js';
+import { startKeyCacheInvalidation } from './modules/keys/key-cache.js';
+import { buildYoga, createContext, type RelaisYoga } from './graphql/yoga.js';
+import { toLocale } from './modules/accounts/account-mails.js';
+import { BodyTooLargeError, sendFetchResponse, sendJson, toFetchRequest } from './http/fetch-bridge.js';
+import type { Context } from './graphql/context.js';
+
+export interface App {
+  start(): Promise<{ port: number }>;
+  stop(): Promise<void>;
+  readonly db: Database;
+  readonly yoga: RelaisYoga;
+  /** Runs due outbox jobs now (tests, CLI). */
+  drainOutbox(): Promise<void>;
+}
+
+/**
+ * Builds the whole product for one process: database (migrated), GraphQL over HTTP, SSE and
+ * WebSocket, background jobs. Nothing listens until `start()`.
+ */
+export async function buildApp(config: Config): Promise<App> {
+  setLogger(createLogger(config.logLevel));
+  initRuntime(config);
+  const db = await connectDatabase(config);
+  if (db.migrated.applied.length) log.info({ applied: db.migrated.applied }, 'database migrated');
+  if (db.migrated.modified.length) log.warn({ modified: db.migrated.modified }, 'applied migrations were modified since');
+  configureMail(config.smtpUrl);
+  const outbox = createOutboxRunner();
+  const yoga = buildYoga();
+
+  const http = createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      log.error({ err }, 'request failed');
+      if (!res.headersSent) sendJson(res, 500, { error: 'Internal server error', code: 'INTERNAL_SERVER_ERROR' });
+      else res.destroy();
+    });
+  });
+  http.requestTimeout = 30_000;
+  http.headersTimeout = 15_000;
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = (req.url ?? '/').split('?')[0];
+    if (path === '/healthz') return sendJson(res, 200, { status: 'ok' });
+    if (path === '/readyz') {
+      try {
+        await db.ping();
+        return sendJson(res, 200, { status: 'ready', database: 'ok' });
+      } catch {
+        return sendJson(res, 503, { status: 'unavailable', database: 'unreachable' });
+      }
+    }
+    if (path === '/graphql') {
+      let request: Request;
+      try {
+        request = await toFetchRequest(req, config.publicUrl);
+      } catch (err) {
+        if (err instanceof BodyTooLargeError) {
+          res.setHeader('connection', 'close');
+          return sendJson(res, 413, { errors: [{ message: 'Request body too large (limit 1 MiB).', extensions: { code: 'PAYLOAD_TOO_LARGE' } }] });
+        }
+        throw err;
+      }
+      const response = await yoga.fetch(request, { ip: req.socket.remoteAddress ?? null });
+      return sendFetchResponse(res, response);
+    }
+    sendJson(res, 404, { error: 'Not found', code: 'NOT_FOUND' });
+  }
+
+  const wss = new WebSocketServer({ server: http, path: '/graphql', maxPayload: 1024 * 1024 });
+  const wsServer = useServer<Record<string, unknown>, { context?: Context }>(
+    {
+      onConnect: async (ctx) => {
+        const params = ctx.connectionParams ?? {};
+        const bearer = typeof params.authorization === 'string' ? params.authorization.replace(/^Bearer\s+/i, '') : null;
+        const apiKey = typeof params.apiKey === 'string' ? params.apiKey : null;
+        const context = await createContext(
+          { bearer, apiKey },
+          { ip: ctx.extra.request.socket.remoteAddress ?? null, userAgent: ctx.extra.request.headers['user-agent'] ?? null, locale: toLocale(String(params.locale ?? '')) },
+        );
+        // Presented but refused credentials close the socket (4403); none means anonymous.
+        if (!context.viewer && context.authProblem) return false;
+        (ctx.extra as { context?: Context }).context = context;
+        return true;
+      },
+      execute: (args) => (args.rootValue as { execute: (a: ExecutionArgs) => unknown }).execute(args) as never,
+      subscribe: (args) => (args.rootValue as { subscribe: (a: ExecutionArgs) => unknown }).subscribe(args) as never,
+      onSubscribe: async (ctx, _id, payload) => {
+        const { schema, execute, subscribe, parse, validate } = yoga.getEnveloped({});
+        const args: ExecutionArgs = {
+          schema,
+          operationName: payload.operationName,
+          document: parse(payload.query),
+          variableValues: payload.variables,
+          contextValue: (ctx.extra as { context?: Context }).context,
+          rootValue: { execute, subscribe },
+        };
+        const errors = validate(args.schema, args.document);
+        if (errors.length) return errors;
+        return args;
+      },
+    },
+    wss,
+  );
+
+  const stopKeyCache = startKeyCacheInvalidation();
+
+  return {
+    db,
+    yoga,
+    drainOutbox: () => outbox.drain(),
+    async start() {
+      await new Promise<void>((resolve, reject) => {
+        http.once('error', reject);
+        http.listen(config.port, config.host, () => resolve());
+      });
+      outbox.start();
+      const port = (http.address() as AddressInfo).port;
+      log.info({ port, host: config.host, database: db.kind }, 'relais listening');
+      return { port };
+    },
+    async stop() {
+      await wsServer.dispose();
+      await new Promise<void>((resolve) => {
+        http.close(() => resolve());
+        http.closeAllConnections();
+      });
+      await outbox.stop();
+      stopKeyCache();
+      await db.close();
+    },
+  };
+}
