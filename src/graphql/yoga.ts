@@ -28,24 +28,43 @@ export function credentialsFromHeaders(headers: Headers, url: URL): Credentials 
   return { bearer, apiKey: headers.get('x-api-key') ?? url.searchParams.get('apikey') };
 }
 
-/** AppErrors keep their message and code; anything else is logged and masked. */
+interface GraphQLErrorLike extends Error {
+  originalError?: unknown;
+  extensions?: Record<string, unknown>;
+  nodes?: GraphQLError['nodes'];
+  path?: GraphQLError['path'];
+}
+
+// Duck-typed on purpose: graphql can be loaded twice (its CJS and ESM builds), and then
+// `instanceof GraphQLError` fails for errors made by the other copy.
+const isGraphQLError = (e: unknown): e is GraphQLErrorLike =>
+  e instanceof Error && e.name === 'GraphQLError' && 'extensions' in e;
+
+function rootCause(error: unknown): unknown {
+  let current = error;
+  while (isGraphQLError(current) && current.originalError) current = current.originalError;
+  return current;
+}
+
+/**
+ * Errors with a code (AppErrors, whose `extensions` GraphQL copies) and errors GraphQL raises
+ * on purpose (parsing, validation, variables) pass through; anything else is logged and
+ * replaced by "Unexpected error." so no internals reach the client.
+ */
 export function maskError(error: unknown): GraphQLError {
-  const original = error instanceof GraphQLError ? (error.originalError ?? error) : error;
-  if (original instanceof AppError) {
-    const extensions: Record<string, unknown> = { code: original.code };
-    if ('field' in original) extensions.field = original.field;
-    return new GraphQLError(original.message, {
-      ...(error instanceof GraphQLError ? { nodes: error.nodes, path: error.path } : {}),
-      extensions,
-    });
+  const cause = rootCause(error);
+  const location = isGraphQLError(error) ? { nodes: error.nodes, path: error.path } : {};
+  if (cause instanceof AppError) return new GraphQLError(cause.message, { ...location, extensions: cause.extensions });
+  if (isGraphQLError(error)) {
+    const extensions = error.extensions ?? {};
+    // Field suggestions would let anyone map the schema past introspection rules.
+    const message = error.message.replace(/ Did you mean .*$/, '');
+    if (typeof extensions.code === 'string' || isGraphQLError(cause) || (cause instanceof SyntaxError && extensions.http)) {
+      return new GraphQLError(message, { ...location, extensions });
+    }
   }
-  if (error instanceof GraphQLError && !error.originalError) return error;
-  if (error instanceof GraphQLError && error.originalError instanceof GraphQLError) return error.originalError;
-  log.error({ err: original }, 'unexpected error in a GraphQL operation');
-  return new GraphQLError('Unexpected error.', {
-    ...(error instanceof GraphQLError ? { nodes: error.nodes, path: error.path } : {}),
-    extensions: { code: 'INTERNAL_SERVER_ERROR' },
-  });
+  log.error({ err: cause }, 'unexpected error in a GraphQL operation');
+  return new GraphQLError('Unexpected error.', { ...location, extensions: { code: 'INTERNAL_SERVER_ERROR' } });
 }
 
 export type RelaisYoga = YogaServerInstance<ServerContext, Context>;
@@ -73,7 +92,8 @@ export function buildYoga(): RelaisYoga {
         maxAliases: { n: 15 },
         maxDirectives: { n: 20 },
         maxTokens: { n: 2000 },
-        blockFieldSuggestion: { enabled: true },
+        // Its error rewriting drops originalError and extensions; maskError hides suggestions instead.
+        blockFieldSuggestion: { enabled: false },
       }),
     ],
   });

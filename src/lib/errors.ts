@@ -18,12 +18,16 @@ export type ErrorCode =
   | 'RATE_LIMITED';
 
 export class AppError extends Error {
+  /** GraphQL copies an original error's `extensions` onto the error it reports. */
+  readonly extensions: { code: ErrorCode; [key: string]: unknown };
+
   constructor(
     readonly code: ErrorCode,
     message: string,
   ) {
     super(message);
     this.name = new.target.name;
+    this.extensions = { code };
   }
 }
 
@@ -51,6 +55,7 @@ export class ValidationError extends AppError {
     message: string,
   ) {
     super('BAD_USER_INPUT', message);
+    this.extensions.field = field;
   }
 }
 

@@ -10,7 +10,8 @@ import { queueMail } from '../mail/mail.service.js';
 import { passwordResetMail, toLocale, verificationMail, type Locale } from './account-mails.js';
 import { REFRESH_TOKEN_TTL_MS, signAccessToken } from './tokens.js';
 
-const BCRYPT_ROUNDS = 12;
+/** bcrypt cost; BCRYPT_ROUNDS (4–15) lowers it for test suites, never below bcrypt's minimum. */
+export const BCRYPT_ROUNDS = Math.min(15, Math.max(4, Number(process.env.BCRYPT_ROUNDS) || 12));
 const VERIFY_TTL_MS = 24 * 3600_000;
 const RESET_TTL_MS = 3600_000;
 

@@ -2,7 +2,7 @@ import bcrypt from 'bcrypt';
 import { prisma, type Prisma } from '../../db.js';
 import type { User } from '../../generated/prisma/client.js';
 import { NotFoundError } from '../../lib/errors.js';
-import { emailSchema, passwordSchema } from '../accounts/accounts.service.js';
+import { BCRYPT_ROUNDS, emailSchema, passwordSchema } from '../accounts/accounts.service.js';
 import { ValidationError } from '../../lib/errors.js';
 
 /**
@@ -14,7 +14,7 @@ export async function createAdmin(input: { email: string; password: string }): P
   if (!email.success) throw new ValidationError('email', 'email must be a valid email address');
   const password = passwordSchema.safeParse(input.password);
   if (!password.success) throw new ValidationError('password', `password ${password.error.issues[0]?.message}`);
-  const passwordHash = await bcrypt.hash(password.data, 12);
+  const passwordHash = await bcrypt.hash(password.data, BCRYPT_ROUNDS);
   const base = email.data.split('@')[0]!.replace(/[^A-Za-z0-9_.-]/g, '').slice(0, 24) || 'admin';
   return prisma.user.upsert({
     where: { email: email.data },
