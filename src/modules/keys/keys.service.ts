@@ -36,8 +36,11 @@ function checkName(name: string): string {
   return trimmed;
 }
 
+const LIMIT_FIELDS = ['dailyLimit', 'weeklyLimit', 'monthlyLimit'] as const;
+
 function checkLimits(limits: KeyLimits): KeyLimits {
-  for (const [field, value] of Object.entries(limits) as [keyof KeyLimits, Money | null | undefined][]) {
+  for (const field of LIMIT_FIELDS) {
+    const value = limits[field];
     if (value && (value.isNegative() || value.gt(MONEY_MAX))) {
       throw new ValidationError(field, `${field} must be a non-negative amount (or null for no limit).`);
     }
