@@ -120,6 +120,7 @@ async function connectPGlite(dataDir: string): Promise<Database & { client: Pris
       await lite.query('SELECT 1');
     },
     async close() {
+      if (lite.closed) return;
       await client.$disconnect();
       await lite.close();
       unlock();

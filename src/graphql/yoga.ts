@@ -1,4 +1,4 @@
-import { createYoga, type YogaServerInstance } from 'graphql-yoga';
+import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import { GraphQLError } from 'graphql';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { AppError } from '../lib/errors.js';
@@ -57,15 +57,27 @@ export function maskError(error: unknown): GraphQLError {
   if (cause instanceof AppError) return new GraphQLError(cause.message, { ...location, extensions: cause.extensions });
   if (isGraphQLError(error)) {
     const extensions = error.extensions ?? {};
-    // Field suggestions would let anyone map the schema past introspection rules.
-    const message = error.message.replace(/ Did you mean .*$/, '');
     if (typeof extensions.code === 'string' || isGraphQLError(cause) || (cause instanceof SyntaxError && extensions.http)) {
-      return new GraphQLError(message, { ...location, extensions });
+      return error as GraphQLError;
     }
   }
   log.error({ err: cause }, 'unexpected error in a GraphQL operation');
   return new GraphQLError('Unexpected error.', { ...location, extensions: { code: 'INTERNAL_SERVER_ERROR' } });
 }
+
+/** Drops "Did you mean …?" from validation errors: suggestions let anyone map the schema. */
+const hideFieldSuggestions: Plugin = {
+  onValidate: () => ({ result, setResult }) => {
+    if (!result.some((e) => / Did you mean /.test(e.message))) return;
+    setResult(
+      result.map((e) =>
+        / Did you mean /.test(e.message)
+          ? new GraphQLError(e.message.replace(/ Did you mean .*$/, ''), { nodes: e.nodes, extensions: e.extensions })
+          : e,
+      ),
+    );
+  },
+};
 
 export type RelaisYoga = YogaServerInstance<ServerContext, Context>;
 
@@ -87,14 +99,17 @@ export function buildYoga(): RelaisYoga {
     },
     plugins: [
       EnvelopArmorPlugin({
-        maxDepth: { n: 10 },
+        // Introspection counts too, so a hand-made nested __type query cannot dig forever;
+        // the standard introspection query (depth 21) still fits.
+        maxDepth: { n: 25, ignoreIntrospection: false },
         costLimit: { maxCost: 5000 },
         maxAliases: { n: 15 },
         maxDirectives: { n: 20 },
         maxTokens: { n: 2000 },
-        // Its error rewriting drops originalError and extensions; maskError hides suggestions instead.
+        // Its error rewriting drops originalError and extensions; hideFieldSuggestions does it instead.
         blockFieldSuggestion: { enabled: false },
       }),
+      hideFieldSuggestions,
     ],
   });
 }
