@@ -94,19 +94,17 @@ async function main(argv: string[]): Promise<void> {
         console.log(`admin ${user.email} (id ${user.id}) ready`);
       });
     case 'credit':
-    case 'debit':
+    case 'debit': {
+      const email = required(values, 'email');
+      const note = required(values, 'note');
+      const amount = parseMoney(required(values, 'amount'));
+      if (!amount || !amount.isPositive()) throw new UsageError('--amount must be a positive amount with at most 6 decimals');
       return withDatabase(config, async () => {
-        const amount = parseMoney(required(values, 'amount'));
-        if (!amount || !amount.isPositive()) throw new UsageError('--amount must be a positive amount with at most 6 decimals');
-        const user = await findUserByEmail(required(values, 'email'));
-        const row = await adjustBalance({
-          userId: user.id,
-          amount: command === 'debit' ? amount.negated() : amount,
-          note: required(values, 'note'),
-          actorId: null,
-        });
+        const user = await findUserByEmail(email);
+        const row = await adjustBalance({ userId: user.id, amount: command === 'debit' ? amount.negated() : amount, note, actorId: null });
         console.log(`${command}ed ${formatMoney(amount)} ${command === 'debit' ? 'from' : 'to'} ${user.email}; balance ${formatMoney(row.balanceAfter!)} (transaction ${row.id})`);
       });
+    }
     case 'users list':
       return withDatabase(config, async () => {
         const users = await listUsers(values.search);

@@ -1,0 +1,71 @@
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../src/config.js';
+
+const dirs: string[] = [];
+const tempDir = () => {
+  const d = mkdtempSync(path.join(tmpdir(), 'relais-config-'));
+  dirs.push(d);
+  return d;
+};
+afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+describe('configuration', () => {
+  it('has defaults that make a fresh start work', () => {
+    const dataDir = tempDir();
+    const config = loadConfig({ DATA_DIR: dataDir });
+    expect(config).toMatchObject({
+      port: 4000, host: '0.0.0.0', dataDir, databaseUrl: undefined, redisUrl: undefined, smtpUrl: undefined,
+      publicUrl: 'http://localhost:4000', socksSharedPort: 1080, socksDedicatedPort: 1081, egressAllow: [], logLevel: 'info',
+    });
+  });
+
+  it('generates APP_SECRET into DATA_DIR once, privately, and reuses it', () => {
+    const dataDir = tempDir();
+    const first = loadConfig({ DATA_DIR: dataDir }).appSecret;
+    expect(first).toMatch(/^[0-9a-f]{64}$/);
+    expect(loadConfig({ DATA_DIR: dataDir }).appSecret).toBe(first);
+    const file = path.join(dataDir, 'app-secret');
+    expect(readFileSync(file, 'utf8').trim()).toBe(first);
+    expect(statSync(file).mode & 0o077).toBe(0);
+    expect(loadConfig({ DATA_DIR: dataDir, APP_SECRET: 'x'.repeat(40) }).appSecret).toBe('x'.repeat(40));
+  });
+
+  it('parses every variable of the contract', () => {
+    const config = loadConfig({
+      PORT: '8080', HOST: '127.0.0.1', DATA_DIR: tempDir(), DATABASE_URL: 'postgres://u@db:5432/relais', REDIS_URL: 'redis://cache:6379',
+      APP_SECRET: 's'.repeat(32), SMTP_URL: 'smtp://mail:25', PUBLIC_URL: 'https://relais.example/', SOCKS_SHARED_PORT: '0',
+      SOCKS_DEDICATED_PORT: '11081', EGRESS_ALLOW: '127.0.0.0/8, ::1/128,10.1.2.3', LOG_LEVEL: 'debug',
+    });
+    expect(config).toMatchObject({
+      port: 8080, host: '127.0.0.1', databaseUrl: 'postgres://u@db:5432/relais', redisUrl: 'redis://cache:6379', smtpUrl: 'smtp://mail:25',
+      publicUrl: 'https://relais.example', socksSharedPort: 0, socksDedicatedPort: 11081, egressAllow: ['127.0.0.0/8', '::1/128', '10.1.2.3'], logLevel: 'debug',
+    });
+  });
+
+  it.each([
+    ['PORT', 'http'],
+    ['PORT', '70000'],
+    ['PORT', '1.5'],
+    ['SOCKS_SHARED_PORT', '-1'],
+    ['SOCKS_DEDICATED_PORT', 'x'],
+    ['DATABASE_URL', 'mysql://root@localhost/db'],
+    ['REDIS_URL', 'localhost:6379'],
+    ['SMTP_URL', 'mail.example'],
+    ['PUBLIC_URL', 'ftp://x'],
+    ['APP_SECRET', 'short'],
+    ['EGRESS_ALLOW', '10.0.0.0/33'],
+    ['EGRESS_ALLOW', 'example.com'],
+    ['LOG_LEVEL', 'loud'],
+  ])('stops on a bad %s (%s) with a message naming it', (variable, value) => {
+    const attempt = () => loadConfig({ DATA_DIR: tempDir(), [variable]: value });
+    expect(attempt).toThrow(ConfigError);
+    expect(attempt).toThrow(new RegExp(`^Invalid configuration: ${variable} `));
+  });
+
+  it('treats empty variables as unset', () => {
+    expect(loadConfig({ DATA_DIR: tempDir(), PORT: '', DATABASE_URL: '' })).toMatchObject({ port: 4000, databaseUrl: undefined });
+  });
+});
