@@ -12,6 +12,7 @@ const config: CodegenConfig = {
       presetConfig: { fragmentMasking: false },
       config: {
         useTypeImports: true,
+        emitLegacyCommonJSImports: false,
         enumsAsTypes: true,
         scalars: { Money: 'string', DateTime: 'string', BigInt: 'string', ID: 'string' },
       },
