@@ -14,6 +14,7 @@ import { buildYoga, createContext, type RelaisYoga } from './graphql/yoga.js';
 import { toLocale } from './modules/accounts/account-mails.js';
 import { BodyTooLargeError, sendFetchResponse, sendJson, toFetchRequest } from './http/fetch-bridge.js';
 import type { Context } from './graphql/context.js';
+import { createRestHandler } from '../rest-compat/index.js';
 
 export interface App {
   start(): Promise<{ port: number }>;
@@ -37,6 +38,7 @@ export async function buildApp(config: Config): Promise<App> {
   configureMail(config.smtpUrl);
   const outbox = createOutboxRunner();
   const yoga = buildYoga();
+  const rest = createRestHandler(yoga);
 
   const http = createServer((req, res) => {
     handle(req, res).catch((err: unknown) => {
@@ -73,6 +75,13 @@ export async function buildApp(config: Config): Promise<App> {
       const response = await yoga.fetch(request, { ip: req.socket.remoteAddress ?? null });
       return sendFetchResponse(res, response);
     }
+    const request = await toFetchRequest(req, config.publicUrl).catch((err: unknown) => {
+      if (err instanceof BodyTooLargeError) return null;
+      throw err;
+    });
+    if (!request) return sendJson(res, 413, { error: 'Request body too large (limit 1 MiB).', code: 'PAYLOAD_TOO_LARGE' });
+    const response = await rest(request, { ip: req.socket.remoteAddress ?? null });
+    if (response) return sendFetchResponse(res, response);
     sendJson(res, 404, { error: 'Not found', code: 'NOT_FOUND' });
   }
 
