@@ -21,7 +21,6 @@ export interface BalanceChangedEvent {
 export type BusChannels = {
   'key:changed': [KeyChangedEvent];
   'balance:changed': [BalanceChangedEvent];
-  'user:changed': [{ userId: number }];
 };
 
 export const bus = createPubSub<BusChannels>();

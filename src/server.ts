@@ -21,8 +21,6 @@ export interface App {
   stop(): Promise<void>;
   readonly db: Database;
   readonly yoga: RelaisYoga;
-  /** Runs due outbox jobs now (tests, CLI). */
-  drainOutbox(): Promise<void>;
 }
 
 /**
@@ -126,7 +124,6 @@ export async function buildApp(config: Config): Promise<App> {
   return {
     db,
     yoga,
-    drainOutbox: () => outbox.drain(),
     async start() {
       await new Promise<void>((resolve, reject) => {
         http.once('error', reject);

@@ -90,10 +90,6 @@ export function createOutboxRunner({ intervalMs = 1000 }: { intervalMs?: number 
       timer.unref();
       schedule();
     },
-    /** Runs due jobs to completion; for tests and the CLI. */
-    async drain() {
-      while ((await runOnce()) > 0);
-    },
     async stop() {
       running = false;
       if (wake === schedule) wake = null;

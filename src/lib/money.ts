@@ -6,7 +6,6 @@ import { Prisma } from '../generated/prisma/client.js';
 export type Money = Prisma.Decimal;
 export const Decimal = Prisma.Decimal;
 export const MONEY_SCALE = 6;
-export const ZERO: Money = new Decimal(0);
 /** Largest absolute amount Decimal(18,6) can hold. */
 export const MONEY_MAX = new Decimal('999999999999.999999');
 
@@ -27,5 +26,3 @@ function numberToPlain(n: number): string {
 
 /** Canonical string: six decimals, as stored ("12.500000"). */
 export const formatMoney = (m: Money): string => m.toFixed(MONEY_SCALE);
-
-export const minMoney = (...values: Money[]): Money => values.reduce((a, b) => (a.lte(b) ? a : b));

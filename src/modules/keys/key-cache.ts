@@ -82,10 +82,6 @@ export function forgetKeyId(id: number): void {
   for (const [hash, entry] of entries) if (entry.key?.id === id) entries.delete(hash);
 }
 
-export function forgetUserKeys(userId: number): void {
-  for (const [hash, entry] of entries) if (entry.key?.userId === userId) entries.delete(hash);
-}
-
 /** Keeps the cache in step with key changes published on the bus (by this or another instance). */
 export function startKeyCacheInvalidation(): () => void {
   let active = true;
