@@ -53,7 +53,10 @@ export async function buildApp(config: Config): Promise<App> {
     if (path === '/healthz') return sendJson(res, 200, { status: 'ok' });
     if (path === '/readyz') {
       try {
-        await db.ping();
+        await Promise.race([
+          db.ping(),
+          new Promise((_, reject) => setTimeout(() => reject(new Error('database ping timed out')), 2000).unref()),
+        ]);
         return sendJson(res, 200, { status: 'ready', database: 'ok' });
       } catch {
         return sendJson(res, 503, { status: 'unavailable', database: 'unreachable' });

@@ -107,7 +107,7 @@ describe('graphql-ws', () => {
 describe('readiness', () => {
   it('reports 503 when the database is unreachable', async () => {
     const other = await startServer();
-    await other.app.db.close();
+    await other.breakDatabase();
     const res = await fetch(`${other.url}/readyz`);
     expect(res.status).toBe(503);
     expect(await res.json()).toEqual({ status: 'unavailable', database: 'unreachable' });

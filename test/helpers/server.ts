@@ -20,6 +20,8 @@ export interface TestServer {
   gql<R, V extends Record<string, unknown>>(doc: TypedDocumentNode<R, V>, variables?: V, auth?: Auth): Promise<ExecutionResult<R>>;
   /** Like gql, but fails on any error and returns data. */
   ok<R, V extends Record<string, unknown>>(doc: TypedDocumentNode<R, V>, variables?: V, auth?: Auth): Promise<R>;
+  /** Makes the database unreachable (drops it, or closes PGlite) to test readiness. */
+  breakDatabase(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -65,6 +67,10 @@ export async function startServer(env: Record<string, string> = {}): Promise<Tes
       const result = await gql(doc, variables, auth);
       if (result.errors?.length) throw new Error(`GraphQL errors: ${JSON.stringify(result.errors)}`);
       return result.data!;
+    },
+    async breakDatabase() {
+      if (pgdb) await pgdb.drop();
+      else await app.db.close();
     },
     async stop() {
       await app.stop();
