@@ -19,6 +19,10 @@ export interface BalanceChangedEvent {
 }
 
 export type BusChannels = {
+  /** Prices, tiers or a user's grid changed (userId null: everyone). */
+  'pricing:changed': [{ userId: number | null }];
+  /** Account-wide limits changed. */
+  'settings:changed': [{ userId: number }];
   'key:changed': [KeyChangedEvent];
   'balance:changed': [BalanceChangedEvent];
 };

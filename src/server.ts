@@ -8,6 +8,7 @@ import { connectDatabase, type Database } from './db.js';
 import { initRuntime } from './runtime.js';
 import { createLogger, setLogger, log } from './lib/logger.js';
 import { configureMail } from './modules/mail/mail.service.js';
+import { seedPricing } from './modules/pricing/pricing.service.js';
 import { createOutboxRunner } from './jobs/outbox.js';
 import { startKeyCacheInvalidation } from './modules/keys/key-cache.js';
 import { buildYoga, createContext, type RelaisYoga } from './graphql/yoga.js';
@@ -33,6 +34,7 @@ export async function buildApp(config: Config): Promise<App> {
   const db = await connectDatabase(config);
   if (db.migrated.applied.length) log.info({ applied: db.migrated.applied }, 'database migrated');
   if (db.migrated.modified.length) log.warn({ modified: db.migrated.modified }, 'applied migrations were modified since');
+  await seedPricing();
   configureMail(config.smtpUrl);
   const outbox = createOutboxRunner();
   const yoga = buildYoga();

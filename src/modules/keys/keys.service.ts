@@ -2,7 +2,8 @@ import { prisma, Prisma } from '../../db.js';
 import type { ApiKey } from '../../generated/prisma/client.js';
 import { bus } from '../../bus.js';
 import { ConflictError, LimitReachedError, NotFoundError, ValidationError } from '../../lib/errors.js';
-import { MONEY_MAX, type Money } from '../../lib/money.js';
+import type { Money } from '../../lib/money.js';
+import { checkLimitFields } from '../usage/usage.service.js';
 import { sha256 } from '../../lib/secrets.js';
 import { runtime } from '../../runtime.js';
 import { forgetKeyHashes } from './key-cache.js';
@@ -36,18 +37,6 @@ function checkName(name: string): string {
   return trimmed;
 }
 
-const LIMIT_FIELDS = ['dailyLimit', 'weeklyLimit', 'monthlyLimit'] as const;
-
-function checkLimits(limits: KeyLimits): KeyLimits {
-  for (const field of LIMIT_FIELDS) {
-    const value = limits[field];
-    if (value && (value.isNegative() || value.gt(MONEY_MAX))) {
-      throw new ValidationError(field, `${field} must be a non-negative amount (or null for no limit).`);
-    }
-  }
-  return limits;
-}
-
 function seal(value: string) {
   return { prefix: keyPrefix(value), hash: sha256(value), encrypted: runtime().secrets.encrypt(value) };
 }
@@ -65,7 +54,7 @@ export async function listKeys(userId: number): Promise<ApiKey[]> {
 
 export async function createKey(userId: number, input: CreateKeyInput): Promise<CreatedKey> {
   const name = checkName(input.name);
-  const limits = checkLimits(input);
+  checkLimitFields(input);
   if (input.expiresAt && input.expiresAt.getTime() <= Date.now()) {
     throw new ValidationError('expiresAt', 'expiresAt must be in the future.');
   }
@@ -82,9 +71,9 @@ export async function createKey(userId: number, input: CreateKeyInput): Promise<
         userId,
         name,
         ...seal(value),
-        dailyLimit: limits.dailyLimit ?? null,
-        weeklyLimit: limits.weeklyLimit ?? null,
-        monthlyLimit: limits.monthlyLimit ?? null,
+        dailyLimit: input.dailyLimit ?? null,
+        weeklyLimit: input.weeklyLimit ?? null,
+        monthlyLimit: input.monthlyLimit ?? null,
         scopes: input.scopes ?? [],
         expiresAt: input.expiresAt ?? null,
       },
@@ -99,10 +88,10 @@ export async function updateKey(userId: number, id: number, patch: { name?: stri
   if (!key.active) throw new ConflictError('This API key is revoked.');
   const data: Prisma.ApiKeyUpdateInput = {};
   if (patch.name !== undefined && patch.name !== null) data.name = checkName(patch.name);
-  const limits = checkLimits(patch);
-  if (limits.dailyLimit !== undefined) data.dailyLimit = limits.dailyLimit;
-  if (limits.weeklyLimit !== undefined) data.weeklyLimit = limits.weeklyLimit;
-  if (limits.monthlyLimit !== undefined) data.monthlyLimit = limits.monthlyLimit;
+  checkLimitFields(patch);
+  if (patch.dailyLimit !== undefined) data.dailyLimit = patch.dailyLimit;
+  if (patch.weeklyLimit !== undefined) data.weeklyLimit = patch.weeklyLimit;
+  if (patch.monthlyLimit !== undefined) data.monthlyLimit = patch.monthlyLimit;
   const updated = await prisma.apiKey.update({ where: { id: key.id }, data });
   forgetKeyHashes([key.hash]);
   void bus.publish('key:changed', { apiKeyId: key.id, userId, change: 'updated', retiredHashes: [key.hash] });
