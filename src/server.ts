@@ -10,7 +10,7 @@ import { createLogger, setLogger, log } from './lib/logger.js';
 import { configureMail } from './modules/mail/mail.service.js';
 import { seedPricing } from './modules/pricing/pricing.service.js';
 import { createOutboxRunner } from './jobs/outbox.js';
-import { startKeyCacheInvalidation } from './modules/keys/key-cache.js';
+import { preloadKeys, startKeyCacheInvalidation } from './modules/keys/key-cache.js';
 import { buildYoga, createContext, type RelaisYoga } from './graphql/yoga.js';
 import { toLocale } from './modules/accounts/account-mails.js';
 import { BodyTooLargeError, sendFetchResponse, sendJson, toFetchRequest } from './http/fetch-bridge.js';
@@ -35,6 +35,7 @@ export async function buildApp(config: Config): Promise<App> {
   if (db.migrated.applied.length) log.info({ applied: db.migrated.applied }, 'database migrated');
   if (db.migrated.modified.length) log.warn({ modified: db.migrated.modified }, 'applied migrations were modified since');
   await seedPricing();
+  await preloadKeys();
   configureMail(config.smtpUrl);
   const outbox = createOutboxRunner();
   const yoga = buildYoga();

@@ -19,6 +19,8 @@ export interface CachedKey {
 interface Entry {
   key: CachedKey | null;
   loadedAt: number;
+  /** Kept until changed (active keys): not subject to the TTL. */
+  pinned?: boolean;
 }
 
 const TTL_MS = 30_000;
@@ -29,35 +31,71 @@ const LAST_USED_WRITE_INTERVAL_MS = 60_000;
 const entries = new Map<string, Entry>();
 const lastUsedWrites = new Map<number, number>();
 
+type KeyRow = Prisma.ApiKeyGetPayload<{ include: { user: { select: { role: true; disabledAt: true } } } }>;
+const withOwner = { user: { select: { role: true, disabledAt: true } } } as const;
+
+const toCached = (row: KeyRow | null): CachedKey | null =>
+  row && row.active && row.kind === 'proxy' && !row.user.disabledAt
+    ? {
+        id: row.id,
+        userId: row.userId,
+        role: row.user.role,
+        scopes: row.scopes,
+        expiresAt: row.expiresAt,
+        dailyLimit: row.dailyLimit,
+        weeklyLimit: row.weeklyLimit,
+        monthlyLimit: row.monthlyLimit,
+      }
+    : null;
+
+function remember(hash: string, key: CachedKey | null, loadedAt: number): void {
+  if (entries.size >= MAX_ENTRIES && !entries.has(hash)) entries.delete(entries.keys().next().value!);
+  entries.set(hash, { key, loadedAt });
+}
+
 /**
  * Resolves a raw key to its owner from memory: at most one database read per key per TTL,
- * none for repeats. Revocation, regeneration and updates drop entries through the bus.
+ * none for repeats. Revocation, regeneration and updates drop entries at once.
  */
 export async function lookupKey(raw: string): Promise<CachedKey | null> {
   const hash = sha256(raw);
   const now = Date.now();
   const hit = entries.get(hash);
-  if (hit && now - hit.loadedAt < (hit.key ? TTL_MS : NEGATIVE_TTL_MS)) return usable(hit.key, now);
-  const row = await prisma.apiKey.findUnique({
-    where: { hash },
-    include: { user: { select: { role: true, disabledAt: true } } },
-  });
-  const key: CachedKey | null =
-    row && row.active && !row.user.disabledAt
-      ? {
-          id: row.id,
-          userId: row.userId,
-          role: row.user.role,
-          scopes: row.scopes,
-          expiresAt: row.expiresAt,
-          dailyLimit: row.dailyLimit,
-          weeklyLimit: row.weeklyLimit,
-          monthlyLimit: row.monthlyLimit,
-        }
-      : null;
-  if (entries.size >= MAX_ENTRIES) entries.delete(entries.keys().next().value!);
-  entries.set(hash, { key, loadedAt: now });
+  if (hit && (hit.pinned || now - hit.loadedAt < (hit.key ? TTL_MS : NEGATIVE_TTL_MS))) return usable(hit.key, now);
+  return reloadKey(hash, now);
+}
+
+async function reloadKey(hash: string, now = Date.now()): Promise<CachedKey | null> {
+  const key = toCached(await prisma.apiKey.findUnique({ where: { hash }, include: withOwner }));
+  remember(hash, key, now);
+  const entry = entries.get(hash)!;
+  entry.pinned = key !== null;
   return usable(key, now);
+}
+
+/**
+ * The synchronous lookup the SOCKS5 gate uses: every active key is held in memory (loaded at
+ * start, kept current by the keys service and the bus), so a miss means "no such key".
+ */
+export function peekKey(raw: string): CachedKey | null {
+  const hit = entries.get(sha256(raw));
+  return hit?.pinned ? usable(hit.key, Date.now()) : null;
+}
+
+/** Loads every active key into memory; afterwards they stay there until changed. */
+export async function preloadKeys(): Promise<number> {
+  const rows = await prisma.apiKey.findMany({ where: { active: true, kind: 'proxy' }, include: withOwner });
+  const now = Date.now();
+  for (const row of rows) {
+    remember(row.hash, toCached(row), now);
+    entries.get(row.hash)!.pinned = true;
+  }
+  return rows.length;
+}
+
+/** Puts a key (just created or changed) in memory at once, so it works on the next packet. */
+export async function refreshKey(hash: string): Promise<void> {
+  await reloadKey(hash);
 }
 
 function usable(key: CachedKey | null, now: number): CachedKey | null {
@@ -78,8 +116,9 @@ export function forgetKeyHashes(hashes: readonly string[]): void {
   for (const h of hashes) entries.delete(h);
 }
 
-export function forgetKeyId(id: number): void {
-  for (const [hash, entry] of entries) if (entry.key?.id === id) entries.delete(hash);
+async function refreshKeyId(id: number): Promise<void> {
+  const row = await prisma.apiKey.findUnique({ where: { id }, select: { hash: true } });
+  if (row) await reloadKey(row.hash);
 }
 
 /** Keeps the cache in step with key changes published on the bus (by this or another instance). */
@@ -91,7 +130,7 @@ export function startKeyCacheInvalidation(): () => void {
       const next = await iterator.next();
       if (next.done) return;
       forgetKeyHashes(next.value.retiredHashes);
-      forgetKeyId(next.value.apiKeyId);
+      await refreshKeyId(next.value.apiKeyId).catch((err: unknown) => log.warn({ err }, 'key cache refresh failed'));
     }
   })();
   return () => {

@@ -6,7 +6,7 @@ import type { Money } from '../../lib/money.js';
 import { checkLimitFields } from '../usage/usage.service.js';
 import { sha256 } from '../../lib/secrets.js';
 import { runtime } from '../../runtime.js';
-import { forgetKeyHashes } from './key-cache.js';
+import { forgetKeyHashes, refreshKey } from './key-cache.js';
 import { generateKey, keyPrefix } from './key-format.js';
 
 export const MAX_ACTIVE_KEYS = 10;
@@ -79,6 +79,7 @@ export async function createKey(userId: number, input: CreateKeyInput): Promise<
       },
     });
   });
+  await refreshKey(apiKey.hash);
   void bus.publish('key:changed', { apiKeyId: apiKey.id, userId, change: 'created', retiredHashes: [] });
   return { apiKey, value };
 }
@@ -93,8 +94,8 @@ export async function updateKey(userId: number, id: number, patch: { name?: stri
   if (patch.weeklyLimit !== undefined) data.weeklyLimit = patch.weeklyLimit;
   if (patch.monthlyLimit !== undefined) data.monthlyLimit = patch.monthlyLimit;
   const updated = await prisma.apiKey.update({ where: { id: key.id }, data });
-  forgetKeyHashes([key.hash]);
-  void bus.publish('key:changed', { apiKeyId: key.id, userId, change: 'updated', retiredHashes: [key.hash] });
+  await refreshKey(key.hash);
+  void bus.publish('key:changed', { apiKeyId: key.id, userId, change: 'updated', retiredHashes: [] });
   return updated;
 }
 
@@ -112,6 +113,7 @@ export async function regenerateKey(userId: number, id: number): Promise<Created
   const updated = await prisma.apiKey.updateMany({ where: { id: key.id, hash: key.hash, active: true }, data: seal(value) });
   if (updated.count !== 1) throw new ConflictError('This API key changed meanwhile; try again.');
   forgetKeyHashes([key.hash]);
+  await refreshKey(sha256(value));
   void bus.publish('key:changed', { apiKeyId: key.id, userId, change: 'regenerated', retiredHashes: [key.hash] });
   return { apiKey: await prisma.apiKey.findUniqueOrThrow({ where: { id: key.id } }), value };
 }
