@@ -16,9 +16,23 @@ import { toLocale } from './modules/accounts/account-mails.js';
 import { BodyTooLargeError, sendFetchResponse, sendJson, toFetchRequest } from './http/fetch-bridge.js';
 import type { Context } from './graphql/context.js';
 import { createRestHandler } from '../rest-compat/index.js';
+import { createEgressPolicy, createSocksServer, type Product } from './socks/index.js';
+import { createMeter } from './socks/metering.js';
+import { createUpstreams } from './socks/upstreams.js';
+import { createGate } from './socks/gate.js';
+
+export interface BuildOptions {
+  /** Listen for SOCKS5 on ephemeral ports (tests) instead of the configured ones. */
+  ephemeralSocks?: boolean;
+}
+
+export interface Started {
+  port: number;
+  socks: Partial<Record<Product, number>>;
+}
 
 export interface App {
-  start(): Promise<{ port: number }>;
+  start(): Promise<Started>;
   stop(): Promise<void>;
   readonly db: Database;
   readonly yoga: RelaisYoga;
@@ -28,7 +42,7 @@ export interface App {
  * Builds the whole product for one process: database (migrated), GraphQL over HTTP, SSE and
  * WebSocket, background jobs. Nothing listens until `start()`.
  */
-export async function buildApp(config: Config): Promise<App> {
+export async function buildApp(config: Config, options: BuildOptions = {}): Promise<App> {
   setLogger(createLogger(config.logLevel));
   initRuntime(config);
   const db = await connectDatabase(config);
@@ -127,6 +141,21 @@ export async function buildApp(config: Config): Promise<App> {
 
   const stopKeyCache = startKeyCacheInvalidation();
 
+  const meter = createMeter();
+  const upstreams = createUpstreams();
+  const gate = createGate(meter, upstreams);
+  const egress = createEgressPolicy(config.egressAllow);
+  const socksPorts: Record<Product, number> = {
+    shared: options.ephemeralSocks ? 0 : config.socksSharedPort,
+    dedicated: options.ephemeralSocks ? 0 : config.socksDedicatedPort,
+  };
+  const socksServers = (Object.entries(socksPorts) as [Product, number][])
+    .filter(([, port]) => options.ephemeralSocks || port !== 0)
+    .map(([product, port]) => ({
+      product,
+      server: createSocksServer({ host: config.host, port, product, gate: gate.gate, egress, logger: log }),
+    }));
+
   return {
     db,
     yoga,
@@ -136,11 +165,20 @@ export async function buildApp(config: Config): Promise<App> {
         http.listen(config.port, config.host, () => resolve());
       });
       outbox.start();
+      await meter.start();
+      await upstreams.start();
+      const socks: Started['socks'] = {};
+      for (const s of socksServers) socks[s.product] = (await s.server.start()).port;
       const port = (http.address() as AddressInfo).port;
-      log.info({ port, host: config.host, database: db.kind }, 'relais listening');
-      return { port };
+      log.info({ port, socks, host: config.host, database: db.kind }, 'relais listening');
+      return { port, socks };
     },
     async stop() {
+      // SOCKS first: closing its connections hands their last bytes to the meter, whose
+      // final flush then writes them before the database closes.
+      await Promise.all(socksServers.map((s) => s.server.stop()));
+      upstreams.stop();
+      await meter.stop();
       await wsServer.dispose();
       await new Promise<void>((resolve) => {
         http.close(() => resolve());

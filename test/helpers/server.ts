@@ -15,6 +15,8 @@ export interface Auth {
 
 export interface TestServer {
   url: string;
+  /** SOCKS5 ports (ephemeral) when started with `{ socks: true }`. */
+  socks: { shared?: number; dedicated?: number };
   app: App;
   env: Record<string, string>;
   gql<R, V extends Record<string, unknown>>(doc: TypedDocumentNode<R, V>, variables?: V, auth?: Auth): Promise<ExecutionResult<R>>;
@@ -26,7 +28,7 @@ export interface TestServer {
 }
 
 /** Starts the whole product on an ephemeral port over a fresh database. */
-export async function startServer(env: Record<string, string> = {}): Promise<TestServer> {
+export async function startServer(env: Record<string, string> = {}, options: { socks?: boolean } = {}): Promise<TestServer> {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'relais-test-'));
   const pgdb = await freshPostgres();
   const fullEnv: Record<string, string> = {
@@ -40,8 +42,8 @@ export async function startServer(env: Record<string, string> = {}): Promise<Tes
     ...(pgdb ? { DATABASE_URL: pgdb.url } : {}),
     ...env,
   };
-  const app = await buildApp(loadConfig(fullEnv));
-  const { port } = await app.start();
+  const app = await buildApp(loadConfig(fullEnv), { ephemeralSocks: options.socks ?? false });
+  const { port, socks } = await app.start();
   const url = `http://127.0.0.1:${port}`;
 
   const gql: TestServer['gql'] = async (doc, variables, auth) => {
@@ -60,6 +62,7 @@ export async function startServer(env: Record<string, string> = {}): Promise<Tes
 
   return {
     url,
+    socks,
     app,
     env: fullEnv,
     gql,

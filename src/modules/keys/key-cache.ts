@@ -78,7 +78,11 @@ async function reloadKey(hash: string, now = Date.now()): Promise<CachedKey | nu
  * start, kept current by the keys service and the bus), so a miss means "no such key".
  */
 export function peekKey(raw: string): CachedKey | null {
-  const hit = entries.get(sha256(raw));
+  return peekKeyHash(sha256(raw));
+}
+
+export function peekKeyHash(hash: string): CachedKey | null {
+  const hit = entries.get(hash);
   return hit?.pinned ? usable(hit.key, Date.now()) : null;
 }
 

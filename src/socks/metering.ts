@@ -1,0 +1,453 @@
+import { prisma, Prisma } from '../db.js';
+import { bus } from '../bus.js';
+import type { TrafficProduct } from '../generated/prisma/client.js';
+import { log } from '../lib/logger.js';
+import { Decimal, type Money } from '../lib/money.js';
+import type { CachedKey } from '../modules/keys/key-cache.js';
+import { announce, applyEntry } from '../modules/ledger/ledger.service.js';
+import type { SubtypeName } from '../modules/ledger/subtypes.js';
+import { listTrafficPrices, pricingFor } from '../modules/pricing/pricing.service.js';
+import { limitsOf, spentByWindow } from '../modules/usage/usage.service.js';
+import { hourOf, windowStarts, WINDOWS, type Window } from '../modules/usage/windows.js';
+import type { MeteredConnection } from './types.js';
+
+/**
+ * Metering and enforcement for the SOCKS5 worker, in memory:
+ * - every tick, bytes relayed since the last tick are added to hourly accumulators per key and
+ *   product, and each user's and key's remaining credit is recomputed exactly (integers of
+ *   micro-USD): min(balance, account limits left, key limits left) over day, week and month,
+ *   minus what is used but not yet written;
+ * - between ticks, every chunk is charged against a shared float budget of the user and of
+ *   the key, so connections are cut on the chunk that exhausts the credit (overshoot: at most
+ *   one chunk per open connection);
+ * - every second (and at stop) the accumulators are written: usage buckets, one `consumption`
+ *   ledger row per key and product, and the balance, in one transaction per user.
+ * Cost is exact per hourly bucket: round-half-up(bytes × price per GB × rate / 10^9) at 10^-6.
+ */
+
+const MICRO = 1_000_000;
+const CONSUMPTION: Record<TrafficProduct, SubtypeName> = {
+  shared: 'consumption_shared',
+  dedicated: 'consumption_dedicated',
+  browser: 'consumption_browser',
+};
+
+const toMicro = (m: Money): number => Number(m.times(MICRO).toFixed(0));
+const fromMicro = (micro: number): Money => new Decimal(micro).dividedBy(MICRO);
+
+/** Cost in micro-USD of `bytes` at `priceMicro` per GB and `rateMicro` (rate × 10^6), rounded half up. */
+export function costMicro(bytes: number, priceMicro: number, rateMicro: number): number {
+  const num = BigInt(bytes) * BigInt(priceMicro) * BigInt(rateMicro);
+  const den = 1_000_000_000n * 1_000_000n;
+  return Number((num * 2n + den) / (2n * den));
+}
+
+type PerWindow = Record<Window, number>;
+type Limits = Record<Window, number | null>;
+
+interface Accumulator {
+  product: TrafficProduct;
+  hour: Date;
+  up: number;
+  down: number;
+  connections: number;
+  flushedUp: number;
+  flushedDown: number;
+  flushedConnections: number;
+  /** Cost already written for this bucket's bytes at the current prices. */
+  chargedMicro: number;
+  /** Bytes counted at the current prices (reset when prices change). */
+  pricedBytes: number;
+}
+
+export interface Budget {
+  left: number;
+}
+
+interface KeyState {
+  key: CachedKey;
+  user: UserState;
+  limits: Limits;
+  spent: PerWindow;
+  budget: Budget;
+  conns: Map<MeteredConnection, TrafficProduct>;
+  accs: Map<string, Accumulator>;
+}
+
+interface UserState {
+  userId: number;
+  balanceMicro: number;
+  lastTransactionId: number;
+  limits: Limits;
+  spent: PerWindow;
+  day: number;
+  rateMicro: number;
+  budget: Budget;
+  keys: Map<number, KeyState>;
+  idleSince: number;
+  flushing: Promise<void> | null;
+  stale: boolean;
+}
+
+export interface MeterOptions {
+  tickMs?: number;
+  flushMs?: number;
+  /** How long a user's state is kept after its last connection closed. */
+  keepIdleMs?: number;
+}
+
+export type Meter = ReturnType<typeof createMeter>;
+
+export function createMeter(options: MeterOptions = {}) {
+  const tickMs = options.tickMs ?? 200;
+  const flushMs = options.flushMs ?? 1000;
+  const keepIdleMs = options.keepIdleMs ?? 60_000;
+  const users = new Map<number, UserState>();
+  const loading = new Map<number, Promise<UserState>>();
+  const prices = new Map<TrafficProduct, number>();
+  const unsubscribe: (() => void)[] = [];
+  let timers: NodeJS.Timeout[] = [];
+
+  const limitsMicro = (row: Parameters<typeof limitsOf>[0]): Limits => {
+    const l = limitsOf(row);
+    return { daily: l.daily && toMicro(l.daily), weekly: l.weekly && toMicro(l.weekly), monthly: l.monthly && toMicro(l.monthly) };
+  };
+  const spentMicro = async (userId: number, keyId?: number): Promise<PerWindow> => {
+    const s = await spentByWindow(userId, keyId);
+    return { daily: toMicro(s.daily), weekly: toMicro(s.weekly), monthly: toMicro(s.monthly) };
+  };
+
+  async function loadPrices(): Promise<void> {
+    for (const p of await listTrafficPrices()) prices.set(p.product, toMicro(p.pricePerGb));
+  }
+
+  async function loadUser(userId: number): Promise<UserState> {
+    const [user, spent, pricing, last] = await Promise.all([
+      prisma.user.findUniqueOrThrow({ where: { id: userId }, select: { balance: true, settings: true } }),
+      spentMicro(userId),
+      pricingFor(userId),
+      prisma.ledgerTransaction.findFirst({ where: { userId }, orderBy: { id: 'desc' }, select: { id: true } }),
+    ]);
+    return {
+      userId,
+      balanceMicro: toMicro(user.balance),
+      lastTransactionId: last?.id ?? 0,
+      limits: limitsMicro(user.settings),
+      spent,
+      day: windowStarts(new Date()).daily.getTime(),
+      rateMicro: toMicro(pricing.rate),
+      budget: { left: 0 },
+      keys: new Map(),
+      idleSince: Date.now(),
+      flushing: null,
+      stale: false,
+    };
+  }
+
+  /** The user's state, loaded from the database the first time (and after it went idle). */
+  function userState(userId: number): Promise<UserState> {
+    const known = users.get(userId);
+    if (known) return Promise.resolve(known);
+    let pending = loading.get(userId);
+    if (!pending) {
+      pending = loadUser(userId).then((state) => {
+        users.set(userId, state);
+        return state;
+      });
+      pending.finally(() => loading.delete(userId)).catch(() => {});
+      loading.set(userId, pending);
+    }
+    return pending;
+  }
+
+  async function keyState(key: CachedKey): Promise<KeyState> {
+    const user = await userState(key.userId);
+    let state = user.keys.get(key.id);
+    if (!state) {
+      const spent = await spentMicro(key.userId, key.id);
+      state = user.keys.get(key.id);
+      if (!state) {
+        state = { key, user, limits: limitsMicro(key), spent, budget: { left: 0 }, conns: new Map(), accs: new Map() };
+        user.keys.set(key.id, state);
+      }
+    }
+    state.key = key;
+    state.limits = limitsMicro(key);
+    recompute(user);
+    return state;
+  }
+
+  const pendingOf = (k: KeyState) => {
+    let micro = 0;
+    for (const acc of k.accs.values()) micro += costMicro(acc.pricedBytes, prices.get(acc.product) ?? 0, k.user.rateMicro) - acc.chargedMicro;
+    return micro;
+  };
+
+  const leftUnder = (limits: Limits, spent: PerWindow, pending: number, start: number) => {
+    let left = start;
+    for (const w of WINDOWS) {
+      const limit = limits[w];
+      if (limit !== null) left = Math.min(left, limit - spent[w] - pending);
+    }
+    return left;
+  };
+
+  /** Exact remaining credit of the user and each of its keys, into their budgets. */
+  function recompute(user: UserState): void {
+    let userPending = 0;
+    const keyPending = new Map<KeyState, number>();
+    for (const k of user.keys.values()) {
+      const p = pendingOf(k);
+      keyPending.set(k, p);
+      userPending += p;
+    }
+    user.budget.left = leftUnder(user.limits, user.spent, userPending, user.balanceMicro - userPending);
+    for (const [k, p] of keyPending) k.budget.left = leftUnder(k.limits, k.spent, p, user.budget.left);
+  }
+
+  function cut(conns: Iterable<MeteredConnection>, reason: string): void {
+    for (const conn of conns) conn.destroy(reason);
+  }
+
+  function enforce(user: UserState): void {
+    if (user.budget.left <= 0) {
+      for (const k of user.keys.values()) cut(k.conns.keys(), 'credit exhausted');
+      return;
+    }
+    for (const k of user.keys.values()) if (k.budget.left <= 0) cut(k.conns.keys(), 'key limit reached');
+  }
+
+  function accumulator(k: KeyState, product: TrafficProduct, now: number): Accumulator {
+    const hour = hourOf(new Date(now));
+    const id = `${product}:${hour.getTime()}`;
+    let acc = k.accs.get(id);
+    if (!acc) {
+      acc = { product, hour, up: 0, down: 0, connections: 0, flushedUp: 0, flushedDown: 0, flushedConnections: 0, chargedMicro: 0, pricedBytes: 0 };
+      k.accs.set(id, acc);
+    }
+    return acc;
+  }
+
+  function collect(k: KeyState, conn: MeteredConnection, product: TrafficProduct, now: number): void {
+    const { up, down } = conn.takeBytes();
+    if (up === 0 && down === 0) return;
+    const acc = accumulator(k, product, now);
+    acc.up += up;
+    acc.down += down;
+    acc.pricedBytes += up + down;
+  }
+
+  function tick(): void {
+    const now = Date.now();
+    const day = windowStarts(new Date(now)).daily.getTime();
+    for (const user of users.values()) {
+      if (user.day !== day) rollWindows(user, now, day);
+      for (const k of user.keys.values()) for (const [conn, product] of k.conns) collect(k, conn, product, now);
+      recompute(user);
+      enforce(user);
+    }
+  }
+
+  /** A new UTC day (maybe week, month): spending in windows that ended no longer counts. */
+  function rollWindows(user: UserState, now: number, day: number): void {
+    const starts = windowStarts(new Date(now));
+    const reset = (spent: PerWindow) => {
+      spent.daily = 0;
+      if (starts.weekly.getTime() === day) spent.weekly = 0;
+      if (starts.monthly.getTime() === day) spent.monthly = 0;
+    };
+    reset(user.spent);
+    for (const k of user.keys.values()) reset(k.spent);
+    user.day = day;
+  }
+
+  async function flushUser(user: UserState): Promise<void> {
+    const work: { k: KeyState; acc: Accumulator; up: number; down: number; connections: number; cost: number }[] = [];
+    for (const k of user.keys.values()) {
+      for (const acc of k.accs.values()) {
+        const up = acc.up - acc.flushedUp;
+        const down = acc.down - acc.flushedDown;
+        const connections = acc.connections - acc.flushedConnections;
+        const cost = costMicro(acc.pricedBytes, prices.get(acc.product) ?? 0, user.rateMicro) - acc.chargedMicro;
+        if (up || down || connections || cost) work.push({ k, acc, up, down, connections, cost });
+      }
+    }
+    if (!work.length) return;
+    const rows = await prisma.$transaction(async (tx) => {
+      const entries = [];
+      for (const w of work) {
+        await tx.$executeRaw`
+          INSERT INTO usage_buckets (user_id, api_key_id, product, hour, bytes_up, bytes_down, cost, connections, updated_at)
+          VALUES (${user.userId}, ${w.k.key.id}, ${w.acc.product}::"TrafficProduct", ${w.acc.hour}, ${w.up}, ${w.down}, ${fromMicro(w.cost)}, ${w.connections}, now())
+          ON CONFLICT (api_key_id, product, hour) DO UPDATE SET
+            bytes_up = usage_buckets.bytes_up + EXCLUDED.bytes_up,
+            bytes_down = usage_buckets.bytes_down + EXCLUDED.bytes_down,
+            cost = usage_buckets.cost + EXCLUDED.cost,
+            connections = usage_buckets.connections + EXCLUDED.connections,
+            updated_at = now()`;
+        if (w.cost !== 0) {
+          entries.push(await applyEntry(tx, { userId: user.userId, subtype: CONSUMPTION[w.acc.product], amount: fromMicro(-w.cost), apiKeyId: w.k.key.id }));
+        }
+      }
+      return entries;
+    });
+    for (const w of work) {
+      w.acc.flushedUp += w.up;
+      w.acc.flushedDown += w.down;
+      w.acc.flushedConnections += w.connections;
+      w.acc.chargedMicro += w.cost;
+      for (const win of WINDOWS) {
+        user.spent[win] += w.cost;
+        w.k.spent[win] += w.cost;
+      }
+    }
+    const last = rows.at(-1);
+    if (last) {
+      user.balanceMicro = toMicro(last.balanceAfter!);
+      user.lastTransactionId = last.id;
+      announce(rows);
+    }
+    recompute(user);
+    enforce(user);
+  }
+
+  /** Drops fully written buckets of past hours and users idle for a while. */
+  function sweep(now: number): void {
+    const hour = hourOf(new Date(now)).getTime();
+    for (const [userId, user] of users) {
+      let open = 0;
+      for (const [keyId, k] of user.keys) {
+        for (const [id, acc] of k.accs) {
+          const written = acc.up === acc.flushedUp && acc.down === acc.flushedDown && acc.connections === acc.flushedConnections;
+          if (written && acc.hour.getTime() < hour && k.conns.size === 0) k.accs.delete(id);
+        }
+        open += k.conns.size;
+        if (k.conns.size === 0 && k.accs.size === 0) user.keys.delete(keyId);
+      }
+      if (open > 0) user.idleSince = now;
+      else if ((user.stale || now - user.idleSince > keepIdleMs) && user.keys.size === 0) users.delete(userId);
+    }
+  }
+
+  async function flush(): Promise<void> {
+    tick();
+    await Promise.all(
+      [...users.values()].map((user) => {
+        user.flushing ??= flushUser(user)
+          .catch((err: unknown) => log.error({ err, userId: user.userId }, 'metering flush failed; will retry'))
+          .finally(() => (user.flushing = null));
+        return user.flushing;
+      }),
+    );
+    sweep(Date.now());
+  }
+
+  function onKeyChanged(event: { apiKeyId: number; userId: number; change: string }): void {
+    const k = users.get(event.userId)?.keys.get(event.apiKeyId);
+    if (!k) return;
+    if (event.change === 'revoked' || event.change === 'regenerated') return cut(k.conns.keys(), `key ${event.change}`);
+    prisma.apiKey
+      .findUnique({ where: { id: event.apiKeyId } })
+      .then((row) => {
+        if (!row) return;
+        k.limits = limitsMicro(row);
+        recompute(k.user);
+        enforce(k.user);
+      })
+      .catch((err: unknown) => log.warn({ err }, 'key limits reload failed'));
+  }
+
+  function onBalanceChanged(event: { userId: number; balance: string; transactionId: number }): void {
+    const user = users.get(event.userId);
+    if (!user || event.transactionId <= user.lastTransactionId) return;
+    user.balanceMicro = toMicro(new Decimal(event.balance));
+    user.lastTransactionId = event.transactionId;
+    recompute(user);
+  }
+
+  /** Settings or prices changed: the next connection reloads the user; open ones keep flowing meanwhile. */
+  function markStale(userId: number | null): void {
+    for (const user of users.values()) if (userId === null || user.userId === userId) user.stale = true;
+    if (userId === null) loadPrices().catch((err: unknown) => log.warn({ err }, 'price reload failed'));
+  }
+
+  function listen<T>(iterable: AsyncIterable<T>, handler: (value: T) => void): void {
+    const iterator = iterable[Symbol.asyncIterator]();
+    let active = true;
+    void (async () => {
+      while (active) {
+        const next = await iterator.next();
+        if (next.done) return;
+        handler(next.value);
+      }
+    })();
+    unsubscribe.push(() => {
+      active = false;
+      void iterator.return?.();
+    });
+  }
+
+  return {
+    async start(): Promise<void> {
+      await loadPrices();
+      listen(bus.subscribe('key:changed'), onKeyChanged);
+      listen(bus.subscribe('balance:changed'), onBalanceChanged);
+      listen(bus.subscribe('settings:changed'), (e) => markStale(e.userId));
+      listen(bus.subscribe('pricing:changed'), (e) => markStale(e.userId));
+      timers = [setInterval(tick, tickMs), setInterval(() => void flush(), flushMs)];
+      timers.forEach((t) => t.unref());
+    },
+
+    /** Loads what enforcement needs for a key (once per idle period) and says whether it may spend. */
+    async admit(key: CachedKey): Promise<boolean> {
+      let state = await keyState(key);
+      if (state.user.stale && state.user.keys.size > 0) {
+        await flush();
+        users.delete(key.userId);
+        state = await keyState(key);
+      }
+      return state.budget.left > 0;
+    },
+
+    /** Synchronous view for the gate: false when a loaded state says the credit is gone. */
+    exhausted(key: CachedKey): boolean {
+      const k = users.get(key.userId)?.keys.get(key.id);
+      return k !== undefined && k.budget.left <= 0;
+    },
+
+    open(key: CachedKey, product: TrafficProduct, conn: MeteredConnection): void {
+      const k = users.get(key.userId)?.keys.get(key.id);
+      if (!k) return conn.destroy('metering state missing');
+      k.conns.set(conn, product);
+      accumulator(k, product, Date.now()).connections++;
+    },
+
+    close(key: CachedKey, conn: MeteredConnection): void {
+      const k = users.get(key.userId)?.keys.get(key.id);
+      const product = k?.conns.get(conn);
+      if (!k || product === undefined) return;
+      collect(k, conn, product, Date.now());
+      k.conns.delete(conn);
+    },
+
+    /** Per chunk: spends from the shared budgets; false (and the key's or user's connections cut) when exhausted. */
+    charge(key: CachedKey, product: TrafficProduct, bytes: number): boolean {
+      const k = users.get(key.userId)?.keys.get(key.id);
+      if (!k) return false;
+      const cost = (bytes * (prices.get(product) ?? 0) * k.user.rateMicro) / 1e15;
+      k.user.budget.left -= cost;
+      k.budget.left -= cost;
+      if (k.user.budget.left > 0 && k.budget.left > 0) return true;
+      enforce(k.user);
+      return false;
+    },
+
+    flush,
+
+    async stop(): Promise<void> {
+      timers.forEach(clearInterval);
+      unsubscribe.splice(0).forEach((u) => u());
+      await flush();
+    },
+  };
+}
