@@ -72,6 +72,8 @@ interface KeyState {
   budget: Budget;
   conns: Map<MeteredConnection, TrafficProduct>;
   accs: Map<string, Accumulator>;
+  /** Last admission or connection: a state in use is never swept. */
+  lastActive: number;
 }
 
 interface UserState {
@@ -105,6 +107,8 @@ export function createMeter(options: MeterOptions = {}) {
   const users = new Map<number, UserState>();
   const loading = new Map<number, Promise<UserState>>();
   const prices = new Map<TrafficProduct, number>();
+  /** Connections opened before their key's state was loaded (the gate loads it while dialling). */
+  const waiting = new Map<MeteredConnection, { key: CachedKey; product: TrafficProduct }>();
   const unsubscribe: (() => void)[] = [];
   let timers: NodeJS.Timeout[] = [];
 
@@ -167,12 +171,13 @@ export function createMeter(options: MeterOptions = {}) {
       const spent = await spentMicro(key.userId, key.id);
       state = user.keys.get(key.id);
       if (!state) {
-        state = { key, user, limits: limitsMicro(key), spent, budget: { left: 0 }, conns: new Map(), accs: new Map() };
+        state = { key, user, limits: limitsMicro(key), spent, budget: { left: 0 }, conns: new Map(), accs: new Map(), lastActive: Date.now() };
         user.keys.set(key.id, state);
       }
     }
     state.key = key;
     state.limits = limitsMicro(key);
+    state.lastActive = Date.now();
     recompute(user);
     return state;
   }
@@ -192,8 +197,13 @@ export function createMeter(options: MeterOptions = {}) {
     return left;
   };
 
-  /** Exact remaining credit of the user and each of its keys, into their budgets. */
+  /**
+   * Exact remaining credit of the user and each of its keys, into their budgets. Bytes relayed
+   * so far are collected first: the float budgets already paid for them.
+   */
   function recompute(user: UserState): void {
+    const now = Date.now();
+    for (const k of user.keys.values()) for (const [conn, product] of k.conns) collect(k, conn, product, now);
     let userPending = 0;
     const keyPending = new Map<KeyState, number>();
     for (const k of user.keys.values()) {
@@ -228,6 +238,12 @@ export function createMeter(options: MeterOptions = {}) {
     return acc;
   }
 
+  function attach(k: KeyState, conn: MeteredConnection, product: TrafficProduct): void {
+    k.lastActive = Date.now();
+    k.conns.set(conn, product);
+    accumulator(k, product, Date.now()).connections++;
+  }
+
   function collect(k: KeyState, conn: MeteredConnection, product: TrafficProduct, now: number): void {
     const { up, down } = conn.takeBytes();
     if (up === 0 && down === 0) return;
@@ -242,7 +258,6 @@ export function createMeter(options: MeterOptions = {}) {
     const day = windowStarts(new Date(now)).daily.getTime();
     for (const user of users.values()) {
       if (user.day !== day) rollWindows(user, now, day);
-      for (const k of user.keys.values()) for (const [conn, product] of k.conns) collect(k, conn, product, now);
       recompute(user);
       enforce(user);
     }
@@ -322,7 +337,7 @@ export function createMeter(options: MeterOptions = {}) {
           if (written && acc.hour.getTime() < hour && k.conns.size === 0) k.accs.delete(id);
         }
         open += k.conns.size;
-        if (k.conns.size === 0 && k.accs.size === 0) user.keys.delete(keyId);
+        if (k.conns.size === 0 && k.accs.size === 0 && now - k.lastActive > keepIdleMs) user.keys.delete(keyId);
       }
       if (open > 0) user.idleSince = now;
       else if ((user.stale || now - user.idleSince > keepIdleMs) && user.keys.size === 0) users.delete(userId);
@@ -406,6 +421,11 @@ export function createMeter(options: MeterOptions = {}) {
         users.delete(key.userId);
         state = await keyState(key);
       }
+      for (const [conn, w] of waiting) {
+        if (w.key.id !== key.id) continue;
+        waiting.delete(conn);
+        attach(state, conn, w.product);
+      }
       return state.budget.left > 0;
     },
 
@@ -417,12 +437,12 @@ export function createMeter(options: MeterOptions = {}) {
 
     open(key: CachedKey, product: TrafficProduct, conn: MeteredConnection): void {
       const k = users.get(key.userId)?.keys.get(key.id);
-      if (!k) return conn.destroy('metering state missing');
-      k.conns.set(conn, product);
-      accumulator(k, product, Date.now()).connections++;
+      if (k) attach(k, conn, product);
+      else waiting.set(conn, { key, product });
     },
 
     close(key: CachedKey, conn: MeteredConnection): void {
+      if (waiting.delete(conn)) return;
       const k = users.get(key.userId)?.keys.get(key.id);
       const product = k?.conns.get(conn);
       if (!k || product === undefined) return;

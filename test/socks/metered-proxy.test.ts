@@ -1,0 +1,225 @@
+import { spawn } from 'node:child_process';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startServer, type TestServer } from '../helpers/server.js';
+import { startSmtp, type TestSmtp } from '../helpers/smtp.js';
+import { adminUser, createKeyOk, verifiedUser, type TestUser } from '../helpers/fixtures.js';
+import { AdjustBalance, Me, RevokeKey } from '../helpers/operations.js';
+import { prisma } from '../../src/db.js';
+import { costMicro } from '../../src/socks/metering.js';
+import { updateAccountLimits } from '../../src/modules/settings/settings.service.js';
+import { Decimal, type Money } from '../../src/lib/money.js';
+
+let server: TestServer;
+let smtp: TestSmtp;
+let admin: TestUser;
+let origin: http.Server;
+let originUrl: string;
+
+const CHUNK = Buffer.alloc(64 * 1024, 7);
+
+beforeAll(async () => {
+  smtp = await startSmtp();
+  server = await startServer({ SMTP_URL: smtp.url, EGRESS_ALLOW: '127.0.0.0/8' }, { socks: true });
+  admin = await adminUser(server, smtp);
+  // /bytes/N answers N bytes; /slow trickles 64 KiB every 50 ms for at most 20 s.
+  origin = http.createServer((req, res) => {
+    const [, kind, n] = req.url!.split('/');
+    if (kind === 'bytes') {
+      let left = Number(n);
+      res.writeHead(200, { 'content-length': left });
+      const pump = () => {
+        while (left > 0) {
+          const part = CHUNK.subarray(0, Math.min(left, CHUNK.length));
+          left -= part.length;
+          if (!res.write(part)) return void res.once('drain', pump);
+        }
+        res.end();
+      };
+      pump();
+    } else {
+      res.writeHead(200);
+      const timer = setInterval(() => res.write(CHUNK), 50);
+      const stop = () => clearInterval(timer);
+      setTimeout(() => (stop(), res.end()), 20_000).unref();
+      res.on('close', stop);
+    }
+  });
+  await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve));
+  originUrl = `http://127.0.0.1:${(origin.address() as AddressInfo).port}`;
+});
+afterAll(async () => {
+  origin?.closeAllConnections();
+  origin?.close();
+  await server?.stop();
+  await smtp?.stop();
+});
+
+interface CurlResult {
+  code: number | null;
+  stderr: string;
+  sizeRequest: number;
+  sizeHeader: number;
+  sizeDownload: number;
+  ms: number;
+}
+
+function curl(port: number, username: string, path: string, scheme = 'socks5h'): Promise<CurlResult> {
+  const started = Date.now();
+  return new Promise((resolve) => {
+    const child = spawn('curl', ['-sS', '-o', '/dev/null', '--max-time', '30', '-x', `${scheme}://${username}@127.0.0.1:${port}`, '-w', '%{size_request} %{size_header} %{size_download}', `${path.startsWith('http') ? path : originUrl + path}`]);
+    let out = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('close', (code) => {
+      const [req, head, body] = out.trim().split(' ').map(Number);
+      resolve({ code, stderr, sizeRequest: req ?? 0, sizeHeader: head ?? 0, sizeDownload: body ?? 0, ms: Date.now() - started });
+    });
+  });
+}
+
+async function fundedUserWithKey(amount: string, keyInput: { dailyLimit?: string } = {}) {
+  const user = await verifiedUser(server, smtp);
+  if (amount !== '0') await server.ok(AdjustBalance, { userId: user.id, amount, note: 'test credit' }, { token: admin.accessToken });
+  const { key, apiKey } = await createKeyOk(server, user, keyInput);
+  return { user, key, keyId: Number(apiKey.id) };
+}
+
+const balanceOf = async (user: TestUser) => new Decimal((await server.ok(Me, {}, { token: user.accessToken })).me.balance);
+
+async function until<T>(read: () => Promise<T>, done: (v: T) => boolean, ms = 5000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await read();
+    if (done(value) || Date.now() > deadline) return value;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const buckets = (keyId: number) => prisma.usageBucket.findMany({ where: { apiKeyId: keyId } });
+const micro = (m: Money) => Number(m.times(1e6).toFixed(0));
+
+describe('metered SOCKS5 proxy', () => {
+  it('meters every byte of a curl download and charges exactly price × bytes (shared)', async () => {
+    const { user, key, keyId } = await fundedUserWithKey('10');
+    const res = await curl(server.socks.shared!, key, '/bytes/2000000');
+    expect(res.code).toBe(0);
+    expect(res.sizeDownload).toBe(2_000_000);
+    const up = res.sizeRequest;
+    const down = res.sizeHeader + res.sizeDownload;
+    const rows = await until(() => buckets(keyId), (b) => b.length === 1 && Number(b[0]!.bytesDown) === down);
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ product: 'shared', bytesUp: BigInt(up), bytesDown: BigInt(down), connections: 1 });
+    // 2.50 per GB at rate 1 (no tier reached): exact to the micro-unit.
+    const cost = costMicro(up + down, 2_500_000, 1_000_000);
+    expect(micro(rows[0]!.cost)).toBe(cost);
+    expect(micro(await balanceOf(user))).toBe(10_000_000 - cost);
+    const ledger = await prisma.ledgerTransaction.findMany({ where: { apiKeyId: keyId, type: 'consumption' } });
+    expect(ledger.every((t) => t.subtype === 10 && t.subtypeLabel === 'Mutualisé')).toBe(true);
+    expect(ledger.reduce((s, t) => s + micro(t.amount), 0)).toBe(-cost);
+    const key1 = await prisma.apiKey.findUniqueOrThrow({ where: { id: keyId } });
+    expect(key1.lastUsedAt).toBeNull(); // SOCKS use is visible in usage, not a write per connection
+  });
+
+  it('meters the dedicated port at its own price with the socks client', async () => {
+    const { user, key, keyId } = await fundedUserWithKey('10');
+    const res = await curl(server.socks.dedicated!, key, '/bytes/500000', 'socks5');
+    expect(res.code).toBe(0);
+    const total = res.sizeRequest + res.sizeHeader + res.sizeDownload;
+    const rows = await until(() => buckets(keyId), (b) => b.length === 1 && Number(b[0]!.bytesUp + b[0]!.bytesDown) === total);
+    expect(rows[0]!.product).toBe('dedicated');
+    expect(micro(await balanceOf(user))).toBe(10_000_000 - costMicro(total, 5_000_000, 1_000_000));
+    expect((await prisma.ledgerTransaction.findFirstOrThrow({ where: { apiKeyId: keyId, type: 'consumption' } })).subtypeLabel).toBe('Dédié');
+  });
+
+  it('refuses a key without credit with "connection not allowed" (REP 2) and meters nothing', async () => {
+    const { key, keyId } = await fundedUserWithKey('0');
+    const res = await curl(server.socks.shared!, key, '/bytes/1000');
+    expect(res.code).toBe(97);
+    expect(res.stderr).toMatch(/\(2\)|not allowed/i);
+    expect(await buckets(keyId)).toHaveLength(0);
+  });
+
+  it('cuts a transfer when the money runs out mid-stream; the overshoot stays within one chunk per connection', async () => {
+    // 0.01 at 2.50/GB buys 4,000,000 bytes.
+    const { user, key } = await fundedUserWithKey('0.01');
+    const res = await curl(server.socks.shared!, key, '/bytes/20000000');
+    expect(res.code).not.toBe(0);
+    expect(res.sizeDownload).toBeLessThan(4_200_000);
+    const balance = await until(() => balanceOf(user), (b) => b.lte(0));
+    // One 64 KiB chunk at 2.50/GB is 0.000164.
+    expect(balance.toNumber()).toBeLessThanOrEqual(0);
+    expect(balance.toNumber()).toBeGreaterThan(-0.0002);
+    expect((await curl(server.socks.shared!, key, '/bytes/1000')).code).toBe(97);
+  });
+
+  it('lets concurrent connections of one key share one budget', async () => {
+    const { user, key } = await fundedUserWithKey('0.01');
+    const results = await Promise.all(Array.from({ length: 4 }, () => curl(server.socks.shared!, key, '/bytes/10000000')));
+    const received = results.reduce((s, r) => s + r.sizeDownload, 0);
+    expect(received).toBeLessThan(4_500_000);
+    const balance = await until(() => balanceOf(user), (b) => b.lte(0));
+    expect(balance.toNumber()).toBeGreaterThan(-0.0002 * 4);
+  });
+
+  it("enforces a key's daily limit, leaving the rest of the balance", async () => {
+    // 0.005 at 2.50/GB is 2,000,000 bytes.
+    const { user, key, keyId } = await fundedUserWithKey('10', { dailyLimit: '0.005' });
+    const res = await curl(server.socks.shared!, key, '/bytes/10000000');
+    expect(res.code).not.toBe(0);
+    expect(res.sizeDownload).toBeLessThan(2_200_000);
+    await until(() => buckets(keyId), (b) => b.length > 0 && b[0]!.cost.gte('0.005'));
+    expect((await curl(server.socks.shared!, key, '/bytes/1000')).code).toBe(97);
+    const balance = await balanceOf(user);
+    expect(balance.gt(9.99)).toBe(true);
+    // Another key of the same account is not held by that key's limit.
+    const other = await createKeyOk(server, user);
+    expect((await curl(server.socks.shared!, other.key, '/bytes/1000')).code).toBe(0);
+  });
+
+  it("enforces the account's daily limit across its keys", async () => {
+    const { user, key } = await fundedUserWithKey('10');
+    await updateAccountLimits(Number(user.id), { dailyLimit: new Decimal('0.004') });
+    await new Promise((r) => setTimeout(r, 50));
+    const res = await curl(server.socks.shared!, key, '/bytes/10000000');
+    expect(res.code).not.toBe(0);
+    expect(res.sizeDownload).toBeLessThan(1_800_000);
+    await new Promise((r) => setTimeout(r, 1200));
+    const second = await createKeyOk(server, user);
+    expect((await curl(server.socks.shared!, second.key, '/bytes/1000')).code).toBe(97);
+  });
+
+  it('cuts open connections of a revoked key within a second and refuses it afterwards', async () => {
+    const { user, key, keyId } = await fundedUserWithKey('10');
+    const transfer = curl(server.socks.shared!, key, '/slow');
+    await until(() => buckets(keyId), (b) => b.length > 0, 3000);
+    const revokedAt = Date.now();
+    await server.ok(RevokeKey, { id: String(keyId) }, { token: user.accessToken });
+    const res = await transfer;
+    expect(res.code).not.toBe(0);
+    expect(Date.now() - revokedAt).toBeLessThan(1000);
+    const again = await curl(server.socks.shared!, key, '/bytes/1000');
+    expect(again.code).toBe(97);
+  });
+
+  it('refuses egress to private addresses not opened by EGRESS_ALLOW', async () => {
+    const { key } = await fundedUserWithKey('1');
+    const res = await curl(server.socks.shared!, key, 'http://10.255.255.1/');
+    expect(res.code).toBe(97);
+    expect(res.stderr).toMatch(/\(2\)|not allowed/i);
+  });
+
+  it('accepts session options in the username and refuses unknown ones', async () => {
+    const { key } = await fundedUserWithKey('1');
+    expect((await curl(server.socks.shared!, `${key}-session-abc123-lifetime-5`, '/bytes/100')).code).toBe(0);
+    for (const bad of [`${key}-colour-red`, `${key}-lifetime-5`, `${key}-session-a-session-b`, `${key.slice(0, -1)}`]) {
+      const res = await curl(server.socks.shared!, bad, '/bytes/100');
+      expect(res.code, bad).toBe(97);
+      expect(res.stderr, bad).toMatch(/auth|User was rejected/i);
+    }
+    const unknownCountry = await curl(server.socks.shared!, `${key}-country-fr`, '/bytes/100');
+    expect(unknownCountry.code).toBe(97);
+  });
+});
