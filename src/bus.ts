@@ -21,6 +21,8 @@ export interface BalanceChangedEvent {
 export type BusChannels = {
   /** Prices, tiers or a user's grid changed (userId null: everyone). */
   'pricing:changed': [{ userId: number | null }];
+  /** Upstream exits were added or removed. */
+  'upstreams:changed': [Record<string, never>];
   /** Account-wide limits changed. */
   'settings:changed': [{ userId: number }];
   'key:changed': [KeyChangedEvent];

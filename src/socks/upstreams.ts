@@ -1,5 +1,6 @@
 import net from 'node:net';
 import { prisma } from '../db.js';
+import { bus } from '../bus.js';
 import { log } from '../lib/logger.js';
 import { runtime } from '../runtime.js';
 import type { Product, Route, UpstreamRoute } from './types.js';
@@ -23,6 +24,8 @@ export class NoExitError extends Error {}
 
 const RELOAD_MS = 30_000;
 const CHECK_MS = 15_000;
+/** A failed exit is probed this soon, then every CHECK_MS. */
+const RECHECK_MS = 2_000;
 
 /**
  * Upstream SOCKS5 exits from the database. With none for a product, traffic goes direct.
@@ -36,6 +39,7 @@ export function createUpstreams() {
   const sessions = new Map<string, { id: number; until: number }>();
   const pins = new Map<number, number>();
   let timers: NodeJS.Timeout[] = [];
+  let stopListening = () => {};
 
   async function load(): Promise<void> {
     const rows = await prisma.upstream.findMany({ where: { active: true, pool: { active: true } }, include: { pool: true }, orderBy: { id: 'asc' } });
@@ -93,6 +97,7 @@ export function createUpstreams() {
     if (!u || !u.healthy) return;
     u.healthy = false;
     log.warn({ upstream: u.id, host: u.host, port: u.port, reason }, 'upstream marked unhealthy');
+    setTimeout(() => void check().catch((err: unknown) => log.warn({ err }, 'upstream check failed')), RECHECK_MS).unref();
     prisma.upstream
       .update({ where: { id: u.id }, data: { healthy: false, failCount: { increment: 1 }, lastError: reason, lastCheckedAt: new Date() } })
       .catch((err: unknown) => log.warn({ err }, 'could not record upstream failure'));
@@ -127,16 +132,21 @@ export function createUpstreams() {
   return {
     async start(): Promise<void> {
       await load();
+      const iterator = bus.subscribe('upstreams:changed')[Symbol.asyncIterator]();
+      stopListening = () => void iterator.return?.();
+      void (async () => {
+        while (!(await iterator.next()).done) await load().catch((err: unknown) => log.warn({ err }, 'upstream reload failed'));
+      })();
       const safe = (fn: () => Promise<void>, what: string) => () => void fn().catch((err: unknown) => log.warn({ err }, what));
       timers = [setInterval(safe(load, 'upstream reload failed'), RELOAD_MS), setInterval(safe(check, 'upstream check failed'), CHECK_MS)];
       timers.forEach((t) => t.unref());
     },
-    reload: load,
     check,
     route,
     markFailed,
     stop(): void {
       timers.forEach(clearInterval);
+      stopListening();
     },
   };
 }
