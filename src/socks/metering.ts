@@ -56,8 +56,10 @@ interface Accumulator {
   flushedConnections: number;
   /** Cost already written for this bucket's bytes at the current prices. */
   chargedMicro: number;
-  /** Bytes counted at the current prices (reset when prices change). */
+  /** Bytes counted at the current prices (restarted when prices change). */
   pricedBytes: number;
+  /** The part of pricedBytes that chargedMicro paid for. */
+  chargedBytes: number;
 }
 
 export interface Budget {
@@ -88,7 +90,8 @@ interface UserState {
   keys: Map<number, KeyState>;
   idleSince: number;
   flushing: Promise<void> | null;
-  stale: boolean;
+  /** Set while limits, prices or the rate are being reloaded after a change. */
+  refreshing: Promise<void> | null;
 }
 
 export interface MeterOptions {
@@ -144,7 +147,7 @@ export function createMeter(options: MeterOptions = {}) {
       keys: new Map(),
       idleSince: Date.now(),
       flushing: null,
-      stale: false,
+      refreshing: null,
     };
   }
 
@@ -232,7 +235,7 @@ export function createMeter(options: MeterOptions = {}) {
     const id = `${product}:${hour.getTime()}`;
     let acc = k.accs.get(id);
     if (!acc) {
-      acc = { product, hour, up: 0, down: 0, connections: 0, flushedUp: 0, flushedDown: 0, flushedConnections: 0, chargedMicro: 0, pricedBytes: 0 };
+      acc = { product, hour, up: 0, down: 0, connections: 0, flushedUp: 0, flushedDown: 0, flushedConnections: 0, chargedMicro: 0, pricedBytes: 0, chargedBytes: 0 };
       k.accs.set(id, acc);
     }
     return acc;
@@ -277,14 +280,14 @@ export function createMeter(options: MeterOptions = {}) {
   }
 
   async function flushUser(user: UserState): Promise<void> {
-    const work: { k: KeyState; acc: Accumulator; up: number; down: number; connections: number; cost: number }[] = [];
+    const work: { k: KeyState; acc: Accumulator; up: number; down: number; connections: number; cost: number; priced: number }[] = [];
     for (const k of user.keys.values()) {
       for (const acc of k.accs.values()) {
         const up = acc.up - acc.flushedUp;
         const down = acc.down - acc.flushedDown;
         const connections = acc.connections - acc.flushedConnections;
         const cost = costMicro(acc.pricedBytes, prices.get(acc.product) ?? 0, user.rateMicro) - acc.chargedMicro;
-        if (up || down || connections || cost) work.push({ k, acc, up, down, connections, cost });
+        if (up || down || connections || cost) work.push({ k, acc, up, down, connections, cost, priced: acc.pricedBytes });
       }
     }
     if (!work.length) return;
@@ -311,6 +314,7 @@ export function createMeter(options: MeterOptions = {}) {
       w.acc.flushedDown += w.down;
       w.acc.flushedConnections += w.connections;
       w.acc.chargedMicro += w.cost;
+      w.acc.chargedBytes = w.priced;
       for (const win of WINDOWS) {
         user.spent[win] += w.cost;
         w.k.spent[win] += w.cost;
@@ -340,7 +344,7 @@ export function createMeter(options: MeterOptions = {}) {
         if (k.conns.size === 0 && k.accs.size === 0 && now - k.lastActive > keepIdleMs) user.keys.delete(keyId);
       }
       if (open > 0) user.idleSince = now;
-      else if ((user.stale || now - user.idleSince > keepIdleMs) && user.keys.size === 0) users.delete(userId);
+      else if (now - user.idleSince > keepIdleMs && user.keys.size === 0 && !user.refreshing) users.delete(userId);
     }
   }
 
@@ -380,10 +384,45 @@ export function createMeter(options: MeterOptions = {}) {
     recompute(user);
   }
 
-  /** Settings or prices changed: the next connection reloads the user; open ones keep flowing meanwhile. */
-  function markStale(userId: number | null): void {
-    for (const user of users.values()) if (userId === null || user.userId === userId) user.stale = true;
-    if (userId === null) loadPrices().catch((err: unknown) => log.warn({ err }, 'price reload failed'));
+  /**
+   * Limits, prices or the user's rate changed: write what was used at the old prices, then
+   * reload them and start a new pricing segment in each bucket. Connections keep flowing.
+   */
+  async function refreshUser(user: UserState): Promise<void> {
+    await user.flushing;
+    user.flushing = flushUser(user).finally(() => (user.flushing = null));
+    await user.flushing;
+    const fresh = await loadUser(user.userId);
+    user.limits = fresh.limits;
+    user.rateMicro = fresh.rateMicro;
+    user.spent = fresh.spent;
+    if (fresh.lastTransactionId > user.lastTransactionId) {
+      user.balanceMicro = fresh.balanceMicro;
+      user.lastTransactionId = fresh.lastTransactionId;
+    }
+    for (const k of user.keys.values()) {
+      k.spent = await spentMicro(user.userId, k.key.id);
+      for (const acc of k.accs.values()) {
+        acc.pricedBytes -= acc.chargedBytes;
+        acc.chargedBytes = 0;
+        acc.chargedMicro = 0;
+      }
+    }
+    recompute(user);
+    enforce(user);
+  }
+
+  function onPricingOrSettingsChanged(userId: number | null): void {
+    const reload = async () => {
+      if (userId === null) await loadPrices();
+      for (const user of users.values()) {
+        if (userId !== null && user.userId !== userId) continue;
+        user.refreshing ??= refreshUser(user)
+          .catch((err: unknown) => log.warn({ err, userId: user.userId }, 'metering reload failed'))
+          .finally(() => (user.refreshing = null));
+      }
+    };
+    reload().catch((err: unknown) => log.warn({ err }, 'price reload failed'));
   }
 
   function listen<T>(iterable: AsyncIterable<T>, handler: (value: T) => void): void {
@@ -407,20 +446,16 @@ export function createMeter(options: MeterOptions = {}) {
       await loadPrices();
       listen(bus.subscribe('key:changed'), onKeyChanged);
       listen(bus.subscribe('balance:changed'), onBalanceChanged);
-      listen(bus.subscribe('settings:changed'), (e) => markStale(e.userId));
-      listen(bus.subscribe('pricing:changed'), (e) => markStale(e.userId));
+      listen(bus.subscribe('settings:changed'), (e) => onPricingOrSettingsChanged(e.userId));
+      listen(bus.subscribe('pricing:changed'), (e) => onPricingOrSettingsChanged(e.userId));
       timers = [setInterval(tick, tickMs), setInterval(() => void flush(), flushMs)];
       timers.forEach((t) => t.unref());
     },
 
     /** Loads what enforcement needs for a key (once per idle period) and says whether it may spend. */
     async admit(key: CachedKey): Promise<boolean> {
-      let state = await keyState(key);
-      if (state.user.stale && state.user.keys.size > 0) {
-        await flush();
-        users.delete(key.userId);
-        state = await keyState(key);
-      }
+      const state = await keyState(key);
+      await state.user.refreshing;
       for (const [conn, w] of waiting) {
         if (w.key.id !== key.id) continue;
         waiting.delete(conn);

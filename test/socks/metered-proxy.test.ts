@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { startSmtp, type TestSmtp } from '../helpers/smtp.js';
 import { adminUser, createKeyOk, verifiedUser, type TestUser } from '../helpers/fixtures.js';
-import { AdjustBalance, Me, RevokeKey } from '../helpers/operations.js';
+import { AdjustBalance, Me, RevokeKey, UpdateKey } from '../helpers/operations.js';
 import { prisma } from '../../src/db.js';
 import { costMicro } from '../../src/socks/metering.js';
 import { updateAccountLimits } from '../../src/modules/settings/settings.service.js';
@@ -202,6 +202,24 @@ describe('metered SOCKS5 proxy', () => {
     expect(Date.now() - revokedAt).toBeLessThan(1000);
     const again = await curl(server.socks.shared!, key, '/bytes/1000');
     expect(again.code).toBe(97);
+  });
+
+  it('applies a lowered key limit or account limit to open connections within a second', async () => {
+    const { user, key, keyId } = await fundedUserWithKey('10');
+    const byKey = curl(server.socks.shared!, key, '/slow');
+    await until(() => buckets(keyId), (b) => b.length > 0, 3000);
+    let changedAt = Date.now();
+    await server.ok(UpdateKey, { id: String(keyId), input: { dailyLimit: '0.000001' } }, { token: user.accessToken });
+    expect((await byKey).code).not.toBe(0);
+    expect(Date.now() - changedAt).toBeLessThan(1500);
+
+    const other = await createKeyOk(server, user);
+    const byAccount = curl(server.socks.shared!, other.key, '/slow');
+    await until(() => buckets(Number(other.apiKey.id)), (b) => b.length > 0, 3000);
+    changedAt = Date.now();
+    await updateAccountLimits(Number(user.id), { dailyLimit: new Decimal('0.000001') });
+    expect((await byAccount).code).not.toBe(0);
+    expect(Date.now() - changedAt).toBeLessThan(1500);
   });
 
   it('refuses egress to private addresses not opened by EGRESS_ALLOW', async () => {
