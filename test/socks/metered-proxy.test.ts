@@ -10,6 +10,7 @@ import { prisma } from '../../src/db.js';
 import { costMicro } from '../../src/socks/metering.js';
 import { updateAccountLimits } from '../../src/modules/settings/settings.service.js';
 import { Decimal, type Money } from '../../src/lib/money.js';
+import { windowStarts } from '../../src/modules/usage/windows.js';
 
 let server: TestServer;
 let smtp: TestSmtp;
@@ -189,6 +190,26 @@ describe('metered SOCKS5 proxy', () => {
     await new Promise((r) => setTimeout(r, 1200));
     const second = await createKeyOk(server, user);
     expect((await curl(server.socks.shared!, second.key, '/bytes/1000')).code).toBe(97);
+  });
+
+  it('counts earlier spending of the week (key limit) and of the month (account limit)', async () => {
+    const starts = windowStarts(new Date());
+    // Weekly key limit 1.00 with 0.998 already spent this week: 0.002 left, 800,000 bytes.
+    const weekly = await fundedUserWithKey('10');
+    await server.ok(UpdateKey, { id: String(weekly.keyId), input: { weeklyLimit: '1' } }, { token: weekly.user.accessToken });
+    await prisma.usageBucket.create({ data: { userId: Number(weekly.user.id), apiKeyId: weekly.keyId, product: 'shared', hour: starts.weekly, cost: new Decimal('0.998') } });
+    const w = await curl(server.socks.shared!, weekly.key, '/bytes/5000000');
+    expect(w.code).not.toBe(0);
+    expect(w.sizeDownload).toBeLessThan(1_000_000);
+
+    // Monthly account limit 2.00 with 1.999 spent this month on another key: 400,000 bytes left.
+    const monthly = await fundedUserWithKey('10');
+    const old = await createKeyOk(server, { ...monthly.user });
+    await updateAccountLimits(Number(monthly.user.id), { monthlyLimit: new Decimal('2') });
+    await prisma.usageBucket.create({ data: { userId: Number(monthly.user.id), apiKeyId: Number(old.apiKey.id), product: 'dedicated', hour: starts.monthly, cost: new Decimal('1.999') } });
+    const m = await curl(server.socks.shared!, monthly.key, '/bytes/5000000');
+    expect(m.code).not.toBe(0);
+    expect(m.sizeDownload).toBeLessThan(600_000);
   });
 
   it('cuts open connections of a revoked key within a second and refuses it afterwards', async () => {
