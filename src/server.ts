@@ -140,6 +140,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   );
 
   const stopKeyCache = startKeyCacheInvalidation();
+  let stopping: Promise<void> | null = null;
 
   const meter = createMeter();
   const upstreams = createUpstreams();
@@ -173,20 +174,25 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       log.info({ port, socks, host: config.host, database: db.kind }, 'relais listening');
       return { port, socks };
     },
-    async stop() {
-      // SOCKS first: closing its connections hands their last bytes to the meter, whose
-      // final flush then writes them before the database closes.
-      await Promise.all(socksServers.map((s) => s.server.stop()));
-      upstreams.stop();
-      await meter.stop();
-      await wsServer.dispose();
-      await new Promise<void>((resolve) => {
-        http.close(() => resolve());
-        http.closeAllConnections();
-      });
-      await outbox.stop();
-      stopKeyCache();
-      await db.close();
+    stop() {
+      stopping ??= shutdown();
+      return stopping;
     },
   };
+
+  async function shutdown(): Promise<void> {
+    // SOCKS first: closing its connections hands their last bytes to the meter, whose
+    // final flush then writes them before the database closes.
+    await Promise.all(socksServers.map((s) => s.server.stop()));
+    upstreams.stop();
+    await meter.stop();
+    await wsServer.dispose();
+    await new Promise<void>((resolve) => {
+      http.close(() => resolve());
+      http.closeAllConnections();
+    });
+    await outbox.stop();
+    stopKeyCache();
+    await db.close();
+  }
 }
