@@ -60,6 +60,16 @@ describe('relais command', { timeout: 180_000 }, () => {
     expect((await relais(['keys', 'list', '--email', 'root@example.test'])).stdout).toContain('(none)');
   });
 
+  it('shows and edits list prices and pricing grids', async () => {
+    expect(await relais(['pricing', 'set-price', '--product', 'shared', '--price', '2.75'])).toMatchObject({ code: 0, stdout: expect.stringContaining('shared (Mutualisé): 2.750000 per GB') });
+    expect(await relais(['pricing', 'set-tiers', '--grid', 'Premium', '--tiers', '0:1,100:0.9,500:0.8'])).toMatchObject({ code: 0, stdout: expect.stringContaining('grid Premium: 0:1, 100:0.9, 500:0.8') });
+    const shown = await relais(['pricing', 'show']);
+    expect(shown.stdout).toMatch(/'shared'.*'Mutualisé'.*'2\.750000'/);
+    expect(shown.stdout).toMatch(/'Premium'.*false.*'500\.000000'.*'0\.8'/);
+    expect(shown.stdout).toMatch(/'Standard'.*true.*'2000\.000000'.*'0\.7'/);
+    expect(await relais(['pricing', 'set-tiers', '--grid', 'Premium', '--tiers', '0:1,100'])).toMatchObject({ code: 1, stderr: expect.stringMatching(/--tiers must be min:rate pairs/) });
+  });
+
   it('explains bad usage and bad configuration', async () => {
     expect(await relais(['credit', '--email', 'root@example.test', '--amount', 'lots', '--note', 'x'])).toMatchObject({ code: 1, stderr: expect.stringMatching(/--amount must be a positive amount/) });
     expect(await relais(['credit', '--email', 'root@example.test', '--note', 'x'])).toMatchObject({ code: 1, stderr: expect.stringMatching(/--amount is required/) });

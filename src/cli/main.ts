@@ -9,6 +9,8 @@ import { buildApp } from '../server.js';
 import { createAdmin, findUserByEmail, listUsers } from '../modules/admin/admin.service.js';
 import { adjustBalance } from '../modules/ledger/ledger.service.js';
 import { listKeys } from '../modules/keys/keys.service.js';
+import { listPricingGrids, listTrafficPrices, seedPricing, setPricingTiers, setTrafficPrice, type Tier } from '../modules/pricing/pricing.service.js';
+import { TrafficProduct } from '../generated/prisma/enums.js';
 import { keyPreview } from '../modules/keys/key-format.js';
 
 const USAGE = `relais — the Relais server and its admin chores
@@ -20,6 +22,10 @@ const USAGE = `relais — the Relais server and its admin chores
   relais debit  --email E --amount A --note N    take A from E's balance
   relais users list [--search S]                 list accounts
   relais keys list --email E                     list E's API keys (previews only)
+  relais pricing show                            list prices per GB and the pricing grids
+  relais pricing set-price --product P --price X set P's list price per GB (P: shared, dedicated, browser)
+  relais pricing set-tiers --grid G --tiers T    replace G's tiers (created when new); T is min:rate,…
+                                                 e.g. --tiers 0:1,100:0.9,500:0.8
 
 Configuration comes from the environment (PORT, DATABASE_URL, DATA_DIR, …; see README).`;
 
@@ -31,12 +37,13 @@ function required(values: Record<string, string | boolean | undefined>, name: st
   return value;
 }
 
-/** Opens the database for a one-off command (no HTTP, no jobs). */
+/** Opens the database for a one-off command (no HTTP, no jobs), with the defaults a start seeds. */
 async function withDatabase<T>(config: Config, run: () => Promise<T>): Promise<T> {
   setLogger(createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel));
   initRuntime(config);
   const db = await connectDatabase(config);
   try {
+    await seedPricing();
     return await run();
   } finally {
     await db.close();
@@ -58,6 +65,10 @@ async function main(argv: string[]): Promise<void> {
       amount: { type: 'string' },
       note: { type: 'string' },
       search: { type: 'string' },
+      product: { type: 'string' },
+      price: { type: 'string' },
+      grid: { type: 'string' },
+      tiers: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -116,6 +127,36 @@ async function main(argv: string[]): Promise<void> {
         const keys = await listKeys(user.id);
         table(keys.map((k) => ({ id: k.id, name: k.name, key: keyPreview(k.prefix), active: k.active, daily: k.dailyLimit?.toFixed() ?? null, weekly: k.weeklyLimit?.toFixed() ?? null, monthly: k.monthlyLimit?.toFixed() ?? null, last_used_at: k.lastUsedAt?.toISOString() ?? null })));
       });
+    case 'pricing show':
+      return withDatabase(config, async () => {
+        const prices = await listTrafficPrices();
+        table(prices.map((p) => ({ product: p.product, label: p.label, price_per_gb: formatMoney(p.pricePerGb) })));
+        const grids = await listPricingGrids();
+        table(grids.flatMap((g) => g.tiers.map((t) => ({ grid: g.name, default: g.isDefault, min_credits: formatMoney(t.minCredits), rate: t.rate.toFixed() }))));
+      });
+    case 'pricing set-price': {
+      const product = required(values, 'product');
+      const products: string[] = Object.values(TrafficProduct);
+      if (!products.includes(product)) throw new UsageError(`--product must be one of ${products.join(', ')}`);
+      const price = parseMoney(required(values, 'price'));
+      if (!price) throw new UsageError('--price must be an amount with at most 6 decimals');
+      return withDatabase(config, async () => {
+        const row = await setTrafficPrice(product as TrafficProduct, price);
+        console.log(`${row.product} (${row.label}): ${formatMoney(row.pricePerGb)} per GB`);
+      });
+    }
+    case 'pricing set-tiers': {
+      const grid = required(values, 'grid');
+      const tiers = required(values, 'tiers').split(',').map((pair): Tier => {
+        const [min, rate, extra] = pair.split(':').map((part) => parseMoney(part));
+        if (!min || !rate || extra !== undefined) throw new UsageError(`--tiers must be min:rate pairs separated by commas, e.g. 0:1,100:0.9 (got "${pair}")`);
+        return { minCredits: min, rate };
+      });
+      return withDatabase(config, async () => {
+        const saved = await setPricingTiers(grid, tiers);
+        console.log(`grid ${saved.name}: ${saved.tiers.map((t) => `${t.minCredits.toFixed()}:${t.rate.toFixed()}`).join(', ')}`);
+      });
+    }
     default:
       throw new UsageError(`unknown command "${command}"`);
   }

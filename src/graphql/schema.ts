@@ -5,6 +5,9 @@ import '../modules/accounts/accounts.schema.js';
 import '../modules/keys/keys.schema.js';
 import '../modules/ledger/ledger.schema.js';
 import '../modules/admin/admin.schema.js';
+import '../modules/usage/usage.schema.js';
+import '../modules/pricing/pricing.schema.js';
+import '../modules/settings/settings.schema.js';
 
 // Deny by default: every root field needs an authenticated caller unless it opts out
 // with `skipTypeScopes`.

@@ -191,3 +191,112 @@ export const Users = graphql(`
     }
   }
 `);
+
+export const Usage = graphql(`
+  query Usage {
+    usage { remaining }
+  }
+`);
+
+export const KeyUsage = graphql(`
+  query KeyUsage {
+    keyUsage {
+      global { limits { daily weekly monthly } used { daily weekly monthly } remaining { daily weekly monthly } }
+      keys { id name limits { daily weekly monthly } used { daily weekly monthly } remaining { daily weekly monthly } }
+    }
+  }
+`);
+
+export const DailyUsage = graphql(`
+  query DailyUsage($days: Int) {
+    dailyUsage(days: $days) {
+      daily { date shared dedicated browser total deposits bytes { shared dedicated browser total } }
+      hourly { hour shared dedicated browser total deposits }
+    }
+  }
+`);
+
+export const BalanceSummary = graphql(`
+  query BalanceSummary {
+    balanceSummary {
+      balance
+      summary {
+        deposit { total count bySubtype { subtype label total count } }
+        consumption { total count bySubtype { subtype label total count } }
+        adjustment { total count bySubtype { subtype label total count } }
+      }
+    }
+  }
+`);
+
+export const Pricing = graphql(`
+  query Pricing {
+    pricing { grid rate credits tiers { minCredits rate } prices { product label pricePerGb } }
+  }
+`);
+
+export const PricingGrids = graphql(`
+  query PricingGrids {
+    pricingGrids { name isDefault tiers { minCredits rate } }
+  }
+`);
+
+export const Transactions = graphql(`
+  query Transactions($page: Int, $limit: Int, $type: TransactionType, $subtype: Int, $apiKeyId: ID) {
+    transactions(page: $page, limit: $limit, type: $type, subtype: $subtype, apiKeyId: $apiKeyId) {
+      total page limit items { id type subtype subtypeLabel amount apiKeyId apiKeyName status note createdAt }
+    }
+  }
+`);
+
+export const AccountSettings = graphql(`
+  query AccountSettings {
+    accountSettings {
+      dailyLimit weeklyLimit monthlyLimit alertLowBalance alertThreshold autoReloadEnabled autoReloadThreshold
+      autoReloadAmount saveCardConsent webhookUrl webhookEvents { balanceLow deposit dailyUsage } webhookSecret
+    }
+  }
+`);
+
+export const UpdateAccountLimits = graphql(`
+  mutation UpdateAccountLimits($input: AccountLimitsInput!) {
+    updateAccountLimits(input: $input) {
+      __typename
+      ... on MutationUpdateAccountLimitsSuccess { data { dailyLimit weeklyLimit monthlyLimit } }
+      ... on Error { code message }
+      ... on ValidationError { field }
+    }
+  }
+`);
+
+export const SetTrafficPrice = graphql(`
+  mutation SetTrafficPrice($product: TrafficProduct!, $pricePerGb: Money!) {
+    setTrafficPrice(product: $product, pricePerGb: $pricePerGb) {
+      __typename
+      ... on MutationSetTrafficPriceSuccess { data { product label pricePerGb } }
+      ... on Error { code message }
+      ... on ValidationError { field }
+    }
+  }
+`);
+
+export const SetPricingTiers = graphql(`
+  mutation SetPricingTiers($grid: String!, $tiers: [PricingTierInput!]!) {
+    setPricingTiers(grid: $grid, tiers: $tiers) {
+      __typename
+      ... on MutationSetPricingTiersSuccess { data { name isDefault tiers { minCredits rate } } }
+      ... on Error { code message }
+      ... on ValidationError { field }
+    }
+  }
+`);
+
+export const AssignPricingGrid = graphql(`
+  mutation AssignPricingGrid($userId: ID!, $grid: String!) {
+    assignPricingGrid(userId: $userId, grid: $grid) {
+      __typename
+      ... on MutationAssignPricingGridSuccess { data { grid rate credits } }
+      ... on Error { code message }
+    }
+  }
+`);

@@ -1,7 +1,11 @@
+import { queryFromInfo } from '@pothos/plugin-prisma';
+import { z } from 'zod';
 import { builder } from '../../graphql/builder.js';
 import { toDbId } from '../../graphql/ids.js';
+import { viewerOf } from '../../graphql/viewer.js';
 import { InsufficientBalanceError, NotFoundError, ValidationError } from '../../lib/errors.js';
 import { TransactionStatus, TransactionType } from '../../generated/prisma/enums.js';
+import type { LedgerTransaction } from '../../generated/prisma/client.js';
 import * as ledger from './ledger.service.js';
 
 const TransactionTypeEnum = builder.enumType(TransactionType, { name: 'TransactionType' });
@@ -48,3 +52,82 @@ builder.mutationField('adjustBalance', (t) =>
       ledger.adjustBalance({ userId: toDbId(args.userId, 'userId'), amount: args.amount, note: args.note, actorId: ctx.viewer!.userId }),
   }),
 );
+
+const SubtypeSummaryType = builder.objectRef<ledger.SubtypeSummary>('SubtypeSummary').implement({
+  fields: (t) => ({
+    subtype: t.exposeInt('subtype'),
+    label: t.exposeString('label'),
+    total: t.expose('total', { type: 'Money' }),
+    count: t.exposeInt('count'),
+  }),
+});
+
+const TypeSummaryType = builder.objectRef<ledger.TypeSummary>('TransactionTypeSummary').implement({
+  description: 'Confirmed transactions of one type: their signed sum, how many, and the same per subtype.',
+  fields: (t) => ({
+    total: t.expose('total', { type: 'Money' }),
+    count: t.exposeInt('count'),
+    bySubtype: t.field({ type: [SubtypeSummaryType], description: 'Subtypes that have transactions, by subtype number.', resolve: (s) => s.bySubtype }),
+  }),
+});
+
+const TransactionSummaryType = builder.objectRef<ledger.BalanceSummary['summary']>('TransactionSummary').implement({
+  fields: (t) => ({
+    deposit: t.field({ type: TypeSummaryType, resolve: (s) => s.deposit }),
+    consumption: t.field({ type: TypeSummaryType, resolve: (s) => s.consumption }),
+    adjustment: t.field({ type: TypeSummaryType, resolve: (s) => s.adjustment }),
+  }),
+});
+
+const BalanceSummaryType = builder.objectRef<ledger.BalanceSummary>('BalanceSummary').implement({
+  fields: (t) => ({
+    balance: t.expose('balance', { type: 'Money' }),
+    summary: t.field({ type: TransactionSummaryType, resolve: (s) => s.summary }),
+  }),
+});
+
+const TransactionPageType = builder.objectRef<ledger.TransactionPage<LedgerTransaction>>('TransactionPage').implement({
+  fields: (t) => ({
+    items: t.field({ type: [LedgerTransactionType], description: 'Newest first.', resolve: (p) => p.items }),
+    total: t.exposeInt('total', { description: 'Transactions matching the filters, over all pages.' }),
+    page: t.exposeInt('page'),
+    limit: t.exposeInt('limit'),
+  }),
+});
+
+const pageMessage = 'page must be 1 or more.';
+const limitMessage = `limit must be between 1 and ${ledger.TRANSACTIONS_MAX_PAGE_SIZE}.`;
+
+builder.queryFields((t) => ({
+  balanceSummary: t.field({
+    type: BalanceSummaryType,
+    description: 'The balance, and confirmed transactions summed per type and subtype.',
+    authScopes: { scope: 'billing' },
+    resolve: (_root, _args, ctx) => ledger.balanceSummary(viewerOf(ctx).userId),
+  }),
+  transactions: t.field({
+    type: TransactionPageType,
+    description:
+      "The caller's transactions, newest first, a page at a time. Filters combine; a key id that is not the caller's matches nothing. Bad arguments are errors with extensions.code BAD_USER_INPUT and extensions.field.",
+    authScopes: { scope: 'billing' },
+    args: {
+      page: t.arg.int({ defaultValue: 1, validate: z.number().int(pageMessage).min(1, pageMessage).nullish() }),
+      limit: t.arg.int({
+        defaultValue: 20,
+        description: `1 to ${ledger.TRANSACTIONS_MAX_PAGE_SIZE}.`,
+        validate: z.number().int(limitMessage).min(1, limitMessage).max(ledger.TRANSACTIONS_MAX_PAGE_SIZE, limitMessage).nullish(),
+      }),
+      type: t.arg({ type: TransactionTypeEnum }),
+      subtype: t.arg.int(),
+      apiKeyId: t.arg.id(),
+    },
+    resolve: (_root, args, ctx, info) =>
+      ledger.listTransactions(
+        viewerOf(ctx).userId,
+        { type: args.type, subtype: args.subtype, apiKeyId: args.apiKeyId === null || args.apiKeyId === undefined ? null : toDbId(args.apiKeyId, 'apiKeyId') },
+        { page: args.page ?? 1, limit: args.limit ?? 20 },
+        // The rows carry what the selected Transaction fields need (the key's name), so no query per row.
+        queryFromInfo({ context: ctx, info, typeName: 'Transaction', path: ['items'] }),
+      ),
+  }),
+}));

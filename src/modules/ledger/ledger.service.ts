@@ -1,8 +1,8 @@
 import { prisma, Prisma } from '../../db.js';
-import type { LedgerTransaction } from '../../generated/prisma/client.js';
+import type { LedgerTransaction, TransactionType } from '../../generated/prisma/client.js';
 import { bus } from '../../bus.js';
 import { InsufficientBalanceError, NotFoundError, ValidationError } from '../../lib/errors.js';
-import { formatMoney, MONEY_MAX, type Money } from '../../lib/money.js';
+import { Decimal, formatMoney, MONEY_MAX, type Money } from '../../lib/money.js';
 import { SUBTYPES, type SubtypeName } from './subtypes.js';
 
 type Tx = Prisma.TransactionClient;
@@ -82,4 +82,89 @@ export async function adjustBalance(input: { userId: number; amount: Money; note
   );
   announce([row]);
   return row;
+}
+
+export interface SubtypeSummary {
+  subtype: number;
+  label: string;
+  total: Money;
+  count: number;
+}
+
+export interface TypeSummary {
+  total: Money;
+  count: number;
+  bySubtype: SubtypeSummary[];
+}
+
+export interface BalanceSummary {
+  balance: Money;
+  summary: Record<TransactionType, TypeSummary>;
+}
+
+/** The balance and confirmed transactions summed per type and subtype, in one grouped query. */
+export async function balanceSummary(userId: number): Promise<BalanceSummary> {
+  const [user, groups] = await Promise.all([
+    prisma.user.findUnique({ where: { id: userId }, select: { balance: true } }),
+    prisma.ledgerTransaction.groupBy({
+      by: ['type', 'subtype', 'subtypeLabel'],
+      where: { userId, status: 'confirmed' },
+      _sum: { amount: true },
+      _count: { _all: true },
+      orderBy: [{ type: 'asc' }, { subtype: 'asc' }, { subtypeLabel: 'asc' }],
+    }),
+  ]);
+  if (!user) throw new NotFoundError('User');
+  const empty = (): TypeSummary => ({ total: new Decimal(0), count: 0, bySubtype: [] });
+  const summary: Record<TransactionType, TypeSummary> = { deposit: empty(), consumption: empty(), adjustment: empty() };
+  for (const g of groups) {
+    const total = g._sum.amount ?? new Decimal(0);
+    const type = summary[g.type];
+    type.total = type.total.plus(total);
+    type.count += g._count._all;
+    type.bySubtype.push({ subtype: g.subtype, label: g.subtypeLabel, total, count: g._count._all });
+  }
+  return { balance: user.balance, summary };
+}
+
+export const TRANSACTIONS_MAX_PAGE_SIZE = 100;
+
+export interface TransactionFilter {
+  type?: TransactionType | null;
+  subtype?: number | null;
+  apiKeyId?: number | null;
+}
+
+export interface TransactionPage<T> {
+  items: T[];
+  /** Rows matching the filter, over all pages. */
+  total: number;
+  page: number;
+  limit: number;
+}
+
+/**
+ * The user's transactions, newest first, one page at a time. Every filter is ANDed with the
+ * owner, so another user's key id simply matches nothing. `query` is the select/include a
+ * GraphQL resolver adds; other callers pass none.
+ */
+export async function listTransactions<Q extends Omit<Prisma.LedgerTransactionFindManyArgs, 'where' | 'orderBy' | 'skip' | 'take' | 'cursor'>>(
+  userId: number,
+  filter: TransactionFilter,
+  { page, limit }: { page: number; limit: number },
+  query?: Q,
+) {
+  if (!Number.isInteger(page) || page < 1) throw new ValidationError('page', 'page must be 1 or more.');
+  if (!Number.isInteger(limit) || limit < 1 || limit > TRANSACTIONS_MAX_PAGE_SIZE) {
+    throw new ValidationError('limit', `limit must be between 1 and ${TRANSACTIONS_MAX_PAGE_SIZE}.`);
+  }
+  const where: Prisma.LedgerTransactionWhereInput = { userId };
+  if (filter.type) where.type = filter.type;
+  if (filter.subtype !== undefined && filter.subtype !== null) where.subtype = filter.subtype;
+  if (filter.apiKeyId !== undefined && filter.apiKeyId !== null) where.apiKeyId = filter.apiKeyId;
+  const [items, total] = await Promise.all([
+    prisma.ledgerTransaction.findMany({ ...query, where, orderBy: [{ createdAt: 'desc' }, { id: 'desc' }], skip: (page - 1) * limit, take: limit }),
+    prisma.ledgerTransaction.count({ where }),
+  ]);
+  return { items, total, page, limit };
 }

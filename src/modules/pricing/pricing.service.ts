@@ -67,14 +67,21 @@ export async function setTrafficPrice(product: TrafficProduct, pricePerGb: Money
   return row;
 }
 
+const withTiers = { tiers: { orderBy: { minCredits: 'asc' } } } satisfies Prisma.PricingGridInclude;
+
+/** Every grid with its tiers (lowest threshold first), by name. */
+export async function listPricingGrids() {
+  return prisma.pricingGrid.findMany({ include: withTiers, orderBy: { name: 'asc' } });
+}
+
 /** Replaces the tiers of a grid (created when new). Rates are multipliers between 0 and 10. */
 export async function setPricingTiers(gridName: string, tiers: Tier[]) {
   const name = gridName.trim();
-  if (!name) throw new ValidationError('grid', 'grid name is required.');
+  if (!name || name.length > 64) throw new ValidationError('grid', 'grid name must be 1 to 64 characters.');
   if (!tiers.length) throw new ValidationError('tiers', 'at least one tier is required.');
   const seen = new Set<string>();
   for (const t of tiers) {
-    if (t.minCredits.isNegative()) throw new ValidationError('minCredits', 'minCredits must not be negative.');
+    if (t.minCredits.isNegative() || t.minCredits.gt(MONEY_MAX)) throw new ValidationError('minCredits', 'minCredits must be a non-negative amount.');
     if (t.rate.isNegative() || t.rate.gt(10)) throw new ValidationError('rate', 'rate must be between 0 and 10.');
     if (seen.has(t.minCredits.toFixed(6))) throw new ValidationError('minCredits', 'each tier needs its own minCredits.');
     seen.add(t.minCredits.toFixed(6));
@@ -83,17 +90,20 @@ export async function setPricingTiers(gridName: string, tiers: Tier[]) {
     const grid = await tx.pricingGrid.upsert({ where: { name }, update: {}, create: { name } });
     await tx.pricingTier.deleteMany({ where: { gridId: grid.id } });
     await tx.pricingTier.createMany({ data: tiers.map((t) => ({ gridId: grid.id, minCredits: t.minCredits, rate: t.rate })) });
-    return grid;
+    return tx.pricingGrid.findUniqueOrThrow({ where: { id: grid.id }, include: withTiers });
   });
   void bus.publish('pricing:changed', { userId: null });
   return grid;
 }
 
-export async function assignPricingGrid(userId: number, gridName: string) {
-  const grid = await prisma.pricingGrid.findUnique({ where: { name: gridName } });
+/** Puts a user on a grid by name; returns the user's pricing under it. */
+export async function assignPricingGrid(userId: number, gridName: string): Promise<UserPricing> {
+  const grid = await prisma.pricingGrid.findUnique({ where: { name: gridName.trim() } });
   if (!grid) throw new NotFoundError('Pricing grid');
-  await prisma.user.update({ where: { id: userId }, data: { pricingGridId: grid.id } });
+  const updated = await prisma.user.updateMany({ where: { id: userId }, data: { pricingGridId: grid.id } });
+  if (updated.count !== 1) throw new NotFoundError('User');
   void bus.publish('pricing:changed', { userId });
+  return pricingFor(userId);
 }
 
 /** Credits a user has bought: confirmed deposits plus administrators' credits, over the account's life. */

@@ -22,3 +22,16 @@ export async function updateAccountLimits(userId: number, limits: AccountLimits)
   void bus.publish('settings:changed', { userId });
   return settings;
 }
+
+export interface WebhookEvents {
+  balanceLow: boolean;
+  deposit: boolean;
+  dailyUsage: boolean;
+}
+
+/** The events the account webhook is sent for; the stored JSON may lack keys (off) or be `{}`. */
+export function webhookEventsOf(settings: Pick<UserSettings, 'webhookEvents'>): WebhookEvents {
+  const raw = settings.webhookEvents;
+  const events = raw && typeof raw === 'object' && !Array.isArray(raw) ? (raw as Record<string, unknown>) : {};
+  return { balanceLow: events.balanceLow === true, deposit: events.deposit === true, dailyUsage: events.dailyUsage === true };
+}
