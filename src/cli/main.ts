@@ -9,6 +9,7 @@ import { buildApp } from '../server.js';
 import { createAdmin, findUserByEmail, listUsers } from '../modules/admin/admin.service.js';
 import { adjustBalance } from '../modules/ledger/ledger.service.js';
 import { listKeys } from '../modules/keys/keys.service.js';
+import { addUpstream, listUpstreams, removeUpstream } from '../modules/upstreams/upstreams.service.js';
 import { listPricingGrids, listTrafficPrices, seedPricing, setPricingTiers, setTrafficPrice, type Tier } from '../modules/pricing/pricing.service.js';
 import { TrafficProduct } from '../generated/prisma/enums.js';
 import { keyPreview } from '../modules/keys/key-format.js';
@@ -26,6 +27,10 @@ const USAGE = `relais — the Relais server and its admin chores
   relais pricing set-price --product P --price X set P's list price per GB (P: shared, dedicated, browser)
   relais pricing set-tiers --grid G --tiers T    replace G's tiers (created when new); T is min:rate,…
                                                  e.g. --tiers 0:1,100:0.9,500:0.8
+  relais upstreams list                          list upstream SOCKS5 exits and their health
+  relais upstreams add --pool N --product P --host H --port N [--username U --password S] [--country CC]
+                                                 add an exit to pool N (created on first use)
+  relais upstreams remove --id N                 remove an exit
 
 Configuration comes from the environment (PORT, DATABASE_URL, DATA_DIR, …; see README).`;
 
@@ -69,6 +74,12 @@ async function main(argv: string[]): Promise<void> {
       price: { type: 'string' },
       grid: { type: 'string' },
       tiers: { type: 'string' },
+      pool: { type: 'string' },
+      host: { type: 'string' },
+      port: { type: 'string' },
+      username: { type: 'string' },
+      country: { type: 'string' },
+      id: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -155,6 +166,37 @@ async function main(argv: string[]): Promise<void> {
       return withDatabase(config, async () => {
         const saved = await setPricingTiers(grid, tiers);
         console.log(`grid ${saved.name}: ${saved.tiers.map((t) => `${t.minCredits.toFixed()}:${t.rate.toFixed()}`).join(', ')}`);
+      });
+    }
+    case 'upstreams list':
+      return withDatabase(config, async () => {
+        const rows = await listUpstreams();
+        table(rows.map((u) => ({ id: u.id, pool: u.pool.name, product: u.pool.product, host: u.host, port: u.port, country: u.countryCode, healthy: u.healthy, fails: u.failCount, last_error: u.lastError })));
+      });
+    case 'upstreams add': {
+      const product = required(values, 'product');
+      if (product !== 'shared' && product !== 'dedicated') throw new UsageError('--product must be shared or dedicated');
+      const port = Number(required(values, 'port'));
+      const input = {
+        pool: required(values, 'pool'),
+        product: product as TrafficProduct,
+        host: required(values, 'host'),
+        port,
+        username: values.username ?? null,
+        password: values.password ?? null,
+        countryCode: values.country ?? null,
+      };
+      return withDatabase(config, async () => {
+        const u = await addUpstream(input);
+        console.log(`upstream ${u.id}: ${u.host}:${u.port} in pool ${input.pool}`);
+      });
+    }
+    case 'upstreams remove': {
+      const id = Number(required(values, 'id'));
+      if (!Number.isSafeInteger(id) || id < 1) throw new UsageError('--id must be an upstream id');
+      return withDatabase(config, async () => {
+        await removeUpstream(id);
+        console.log(`upstream ${id} removed`);
       });
     }
     default:
