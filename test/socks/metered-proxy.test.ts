@@ -11,6 +11,8 @@ import { costMicro } from '../../src/socks/metering.js';
 import { updateAccountLimits } from '../../src/modules/settings/settings.service.js';
 import { Decimal, type Money } from '../../src/lib/money.js';
 import { windowStarts } from '../../src/modules/usage/windows.js';
+import { authenticate, rawConnect, readReply } from './helpers.js';
+import { encodeCredentials, encodeGreeting, Method } from '../../src/socks/protocol.js';
 
 let server: TestServer;
 let smtp: TestSmtp;
@@ -241,6 +243,31 @@ describe('metered SOCKS5 proxy', () => {
     await updateAccountLimits(Number(user.id), { dailyLimit: new Decimal('0.000001') });
     expect((await byAccount).code).not.toBe(0);
     expect(Date.now() - changedAt).toBeLessThan(1500);
+  });
+
+  it('answers hostile handshakes on the real gate and keeps serving others', async () => {
+    const { key } = await fundedUserWithKey('1');
+    const port = server.socks.shared!;
+    // 255-byte username: well-formed, unknown key → RFC 1929 failure.
+    const long = await rawConnect(port);
+    long.write(encodeGreeting([Method.UserPass]));
+    expect([...(await long.read(2))]).toEqual([5, 2]);
+    long.write(encodeCredentials('x'.repeat(255), ''));
+    expect([...(await long.read(2))]).toEqual([1, 1]);
+    // Wrong address type after a good key → REP 8.
+    const badType = await rawConnect(port);
+    await authenticate(badType, key);
+    badType.write([5, 1, 0, 9, 127, 0, 0, 1, 0, 80]);
+    expect((await readReply(badType)).reply).toBe(8);
+    // Garbage and a half-open client that never finishes its greeting.
+    const garbage = await rawConnect(port);
+    garbage.write([0x16, 0x03, 0x01, 0xff, 0xff]);
+    await garbage.closed();
+    const halfOpen = await rawConnect(port);
+    halfOpen.write([5]);
+    // Others are served meanwhile.
+    expect((await curl(port, key, '/bytes/1000')).code).toBe(0);
+    halfOpen.socket.destroy();
   });
 
   it('refuses egress to private addresses not opened by EGRESS_ALLOW', async () => {
