@@ -14,7 +14,7 @@ const config: CodegenConfig = {
         useTypeImports: true,
         emitLegacyCommonJSImports: false,
         enumsAsTypes: true,
-        scalars: { Money: 'string', DateTime: 'string', BigInt: 'string', ID: 'string' },
+        scalars: { Money: 'string', Decimal: 'string', DateTime: 'string', BigInt: 'string', ID: 'string' },
       },
     },
   },

@@ -18,6 +18,20 @@ export interface Config {
   socksDedicatedPort: number;
   egressAllow: string[];
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** Origins whose browsers may call the REST API (`*`: any); empty: same origin only. */
+  corsOrigins: string[];
+  rateLimit: {
+    /** Requests per window per key (per IP without one) on REST routes; 0 disables. */
+    perKey: number;
+    /** Requests per window per IP on log-in, registration and password routes; 0 disables. */
+    auth: number;
+    windowMs: number;
+  };
+  /** A JSON feed of USD exchange rates (`{ "base": "USD", "rates": { "EUR": 0.92 } }`) read when the table is older than `exchangeRatesRefreshMs`. */
+  exchangeRatesUrl: string | undefined;
+  exchangeRatesRefreshMs: number;
+  /** Proxies in front of Relais whose X-Forwarded-For entries are trusted for the client address (0: none). */
+  trustProxy: number;
 }
 
 export class ConfigError extends Error {
@@ -53,6 +67,8 @@ const cidr = z.string().refine((value) => {
   return /^\d+$/.test(bits) && n >= 0 && n <= (family === 4 ? 32 : 128);
 }, 'must be a comma-separated list of CIDRs (e.g. 127.0.0.0/8,::1/128)');
 
+const count = z.coerce.number({ error: 'must be a number' }).int('must be an integer').min(0, 'must be 0 or more');
+
 const schema = z.object({
   PORT: port(true).default(4000),
   HOST: z.string().min(1, 'must not be empty').default('0.0.0.0'),
@@ -70,6 +86,29 @@ const schema = z.object({
     .transform((v) => (v ?? '').split(',').map((s) => s.trim()).filter(Boolean))
     .pipe(z.array(cidr)),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  CORS_ORIGINS: z
+    .string()
+    .optional()
+    .transform((v) => (v ?? '').split(',').map((s) => s.trim().replace(/\/$/, '')).filter(Boolean))
+    .pipe(
+      z.array(
+        z.string().refine((o) => {
+          if (o === '*') return true;
+          try {
+            const url = new URL(o);
+            return (url.protocol === 'http:' || url.protocol === 'https:') && url.origin === o;
+          } catch {
+            return false;
+          }
+        }, 'must be * or a comma-separated list of origins (https://app.example.com)'),
+      ),
+    ),
+  RATE_LIMIT: count.default(60),
+  AUTH_RATE_LIMIT: count.default(5),
+  EXCHANGE_RATES_URL: url(['http:', 'https:']).optional(),
+  EXCHANGE_RATES_REFRESH: z.coerce.number({ error: 'must be a number of minutes' }).int('must be an integer').min(1, 'must be at least 1 minute').max(10_080, 'must be at most 10080 minutes (a week)').default(60),
+  TRUST_PROXY: count.max(10, 'must be at most 10').default(0),
+  RATE_LIMIT_WINDOW: z.coerce.number({ error: 'must be a number of seconds' }).int('must be an integer').min(1, 'must be at least 1 second').max(86_400, 'must be at most 86400 seconds').default(60),
 });
 
 /**
@@ -100,6 +139,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     socksDedicatedPort: e.SOCKS_DEDICATED_PORT,
     egressAllow: e.EGRESS_ALLOW,
     logLevel: e.LOG_LEVEL,
+    corsOrigins: e.CORS_ORIGINS,
+    rateLimit: { perKey: e.RATE_LIMIT, auth: e.AUTH_RATE_LIMIT, windowMs: e.RATE_LIMIT_WINDOW * 1000 },
+    trustProxy: e.TRUST_PROXY,
+    exchangeRatesUrl: e.EXCHANGE_RATES_URL,
+    exchangeRatesRefreshMs: e.EXCHANGE_RATES_REFRESH * 60_000,
   };
 }
 

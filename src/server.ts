@@ -15,7 +15,7 @@ import { buildYoga, createContext, type RelaisYoga } from './graphql/yoga.js';
 import { toLocale } from './modules/accounts/account-mails.js';
 import { BodyTooLargeError, sendFetchResponse, sendJson, toFetchRequest } from './http/fetch-bridge.js';
 import type { Context } from './graphql/context.js';
-import { createRestHandler } from '../rest-compat/index.js';
+import { createRestHandler, REST_MAX_BODY_BYTES } from '../rest-compat/index.js';
 import { createEgressPolicy, createSocksServer, type Product } from './socks/index.js';
 import { createMeter } from './socks/metering.js';
 import { createUpstreams } from './socks/upstreams.js';
@@ -53,7 +53,13 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   configureMail(config.smtpUrl);
   const outbox = createOutboxRunner();
   const yoga = buildYoga();
-  const rest = createRestHandler(yoga);
+  const rest = createRestHandler(yoga, {
+    publicUrl: config.publicUrl,
+    corsOrigins: config.corsOrigins,
+    rateLimit: config.rateLimit,
+    trustProxy: config.trustProxy,
+    redisUrl: config.redisUrl,
+  });
 
   const http = createServer((req, res) => {
     handle(req, res).catch((err: unknown) => {
@@ -93,14 +99,15 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       const response = await yoga.fetch(request, { ip: req.socket.remoteAddress ?? null });
       return sendFetchResponse(res, response);
     }
-    const request = await toFetchRequest(req, config.publicUrl).catch((err: unknown) => {
+    // Everything else is the REST layer's: its routes, /openapi.json, /docs, and its 404s.
+    const request = await toFetchRequest(req, config.publicUrl, REST_MAX_BODY_BYTES).catch((err: unknown) => {
       if (err instanceof BodyTooLargeError) return null;
       throw err;
     });
-    if (!request) return sendJson(res, 413, { error: 'Request body too large (limit 1 MiB).', code: 'PAYLOAD_TOO_LARGE' });
-    const response = await rest(request, { ip: req.socket.remoteAddress ?? null });
-    if (response) return sendFetchResponse(res, response);
-    sendJson(res, 404, { error: 'Not found', code: 'NOT_FOUND' });
+    if (!request) {
+      return sendFetchResponse(res, rest.payloadTooLarge({ url: req.url ?? '/', origin: req.headers.origin ?? null }));
+    }
+    return sendFetchResponse(res, await rest.handle(request, { ip: req.socket.remoteAddress ?? null }));
   }
 
   const wss = new WebSocketServer({ server: http, path: '/graphql', maxPayload: 1024 * 1024 });
@@ -192,6 +199,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       http.closeAllConnections();
     });
     await outbox.stop();
+    await rest.close();
     stopKeyCache();
     await db.close();
   }

@@ -18,6 +18,7 @@ export const builder = new SchemaBuilder<{
   AuthScopes: { authenticated: boolean; admin: boolean; scope: string };
   Scalars: {
     Money: { Input: Prisma.Decimal; Output: Prisma.Decimal | string | number };
+    Decimal: { Input: Prisma.Decimal; Output: Prisma.Decimal };
     DateTime: { Input: Date; Output: Date };
     BigInt: { Input: bigint; Output: bigint | number };
   };

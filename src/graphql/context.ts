@@ -15,6 +15,11 @@ export interface RequestInfo {
   ip: string | null;
   userAgent: string | null;
   locale: string;
+  /**
+   * Whether the request named a supported locale (fp-locale), which is then stored on the
+   * caller's profile when it differs. Unset: only a non-default locale is stored.
+   */
+  localeRequested?: boolean;
 }
 
 export interface Context {

@@ -17,6 +17,23 @@ builder.scalarType('Money', {
   },
 });
 
+const DECIMAL_PATTERN = /^-?\d{1,18}(\.\d{1,18})?$/;
+const decimalError = () => new GraphQLError('Decimal must be a decimal number, as a string like "0.92".', { extensions: { code: 'BAD_USER_INPUT' } });
+
+builder.scalarType('Decimal', {
+  description: 'An exact decimal number that is not money (exchange rates), as a string ("0.92").',
+  serialize: (value) => value.toFixed(),
+  parseValue: (value) => {
+    const text = typeof value === 'string' ? value.trim() : typeof value === 'number' && Number.isFinite(value) ? String(value) : '';
+    if (!DECIMAL_PATTERN.test(text)) throw decimalError();
+    return new Decimal(text);
+  },
+  parseLiteral: (ast) => {
+    if ((ast.kind !== Kind.STRING && ast.kind !== Kind.INT && ast.kind !== Kind.FLOAT) || !DECIMAL_PATTERN.test(ast.value)) throw decimalError();
+    return new Decimal(ast.value);
+  },
+});
+
 builder.scalarType('DateTime', {
   description: 'An ISO-8601 timestamp in UTC ("2026-03-28T12:00:00.000Z").',
   serialize: (value) => value.toISOString(),

@@ -8,6 +8,9 @@ import '../modules/admin/admin.schema.js';
 import '../modules/usage/usage.schema.js';
 import '../modules/pricing/pricing.schema.js';
 import '../modules/settings/settings.schema.js';
+import '../modules/currency/currency.schema.js';
+import '../modules/wallet/wallet.schema.js';
+import '../modules/deposits/deposits.schema.js';
 
 // Deny by default: every root field needs an authenticated caller unless it opts out
 // with `skipTypeScopes`.

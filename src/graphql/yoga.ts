@@ -3,20 +3,25 @@ import { GraphQLError } from 'graphql';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { AppError } from '../lib/errors.js';
 import { log } from '../lib/logger.js';
-import { authenticate, type Credentials } from '../modules/accounts/authenticate.js';
+import { authenticate, type Authentication, type Credentials } from '../modules/accounts/authenticate.js';
 import { syncLocale } from '../modules/accounts/accounts.service.js';
-import { toLocale } from '../modules/accounts/account-mails.js';
+import { parseLocale, toLocale } from '../modules/accounts/account-mails.js';
 import type { Context, RequestInfo } from './context.js';
 import { schema } from './schema.js';
 
 export interface ServerContext {
   ip?: string | null;
+  /**
+   * The credentials of the request, already checked by the caller (the REST layer checks them
+   * for its rate limits); the context then does not check them again.
+   */
+  auth?: Authentication;
 }
 
 /** One context for HTTP and WebSocket: authenticate once, remember who asked and how. */
-export async function createContext(credentials: Credentials, request: RequestInfo): Promise<Context> {
-  const auth = await authenticate(credentials);
-  if (auth.viewer && request.locale !== 'en') {
+export async function createContext(credentials: Credentials, request: RequestInfo, checked?: Authentication): Promise<Context> {
+  const auth = checked ?? (await authenticate(credentials));
+  if (auth.viewer && (request.localeRequested ?? request.locale !== 'en')) {
     syncLocale(auth.viewer.userId, toLocale(request.locale)).catch((err: unknown) => log.warn({ err }, 'locale sync failed'));
   }
   return { viewer: auth.viewer, authProblem: auth.viewer ? null : auth.problem, request };
@@ -89,13 +94,18 @@ export function buildYoga(): RelaisYoga {
     landingPage: false,
     logging: false,
     maskedErrors: { maskError },
-    context: ({ request, ip }) => {
+    context: ({ request, ip, auth }) => {
       const url = new URL(request.url);
-      return createContext(credentialsFromHeaders(request.headers, url), {
-        ip: ip ?? null,
-        userAgent: request.headers.get('user-agent'),
-        locale: toLocale(request.headers.get('fp-locale')),
-      });
+      return createContext(
+        credentialsFromHeaders(request.headers, url),
+        {
+          ip: ip ?? null,
+          userAgent: request.headers.get('user-agent'),
+          locale: toLocale(request.headers.get('fp-locale')),
+          localeRequested: parseLocale(request.headers.get('fp-locale')) !== null,
+        },
+        auth,
+      );
     },
     plugins: [
       EnvelopArmorPlugin({

@@ -1,9 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
-import { BodyTooLargeError, readBody } from './body.js';
+import { BodyTooLargeError, MAX_BODY_BYTES, readBody } from './body.js';
 
 /** Builds a Fetch Request from a Node request, with the body read under the size limit. */
-export async function toFetchRequest(req: IncomingMessage, baseUrl: string): Promise<Request> {
+export async function toFetchRequest(req: IncomingMessage, baseUrl: string, limit = MAX_BODY_BYTES): Promise<Request> {
   const url = new URL(req.url ?? '/', baseUrl);
   const headers = new Headers();
   for (const [name, value] of Object.entries(req.headers)) {
@@ -11,7 +11,7 @@ export async function toFetchRequest(req: IncomingMessage, baseUrl: string): Pro
     for (const v of Array.isArray(value) ? value : [value]) headers.append(name, v);
   }
   const hasBody = req.method !== 'GET' && req.method !== 'HEAD';
-  const body = hasBody ? await readBody(req) : undefined;
+  const body = hasBody ? await readBody(req, limit) : undefined;
   return new Request(url, { method: req.method, headers, body: body && body.length > 0 ? new Uint8Array(body) : hasBody ? '' : undefined });
 }
 

@@ -2,8 +2,22 @@ import type { Mail } from '../mail/mail.service.js';
 
 export const LOCALES = ['en', 'fr', 'uk'] as const;
 export type Locale = (typeof LOCALES)[number];
-export const toLocale = (value: string | null | undefined): Locale =>
-  (LOCALES as readonly string[]).includes(value ?? '') ? (value as Locale) : 'en';
+
+/** Names shown by `locales`: in English and in the language itself. */
+export const LOCALE_NAMES: Record<Locale, { name: string; nativeName: string }> = {
+  en: { name: 'English', nativeName: 'English' },
+  fr: { name: 'French', nativeName: 'Français' },
+  uk: { name: 'Ukrainian', nativeName: 'Українська' },
+};
+
+/** A supported locale from a header value ("fr", "FR", "fr-CA"), or null. */
+export function parseLocale(value: string | null | undefined): Locale | null {
+  const primary = (value ?? '').trim().toLowerCase().split(/[-_]/)[0] ?? '';
+  return (LOCALES as readonly string[]).includes(primary) ? (primary as Locale) : null;
+}
+
+/** The locale to use: the supported one asked for, else English. */
+export const toLocale = (value: string | null | undefined): Locale => parseLocale(value) ?? 'en';
 
 type Template = (link: string) => { subject: string; text: string };
 

@@ -3,10 +3,14 @@ import { viewerOf } from '../../graphql/viewer.js';
 import { AuthError, ConflictError, ValidationError } from '../../lib/errors.js';
 import { Role } from '../../generated/prisma/enums.js';
 import type { User } from '../../generated/prisma/client.js';
+import type { Context } from '../../graphql/context.js';
 import * as accounts from './accounts.service.js';
-import { toLocale } from './account-mails.js';
+import { LOCALE_NAMES, LOCALES, toLocale, type Locale } from './account-mails.js';
 
 export const RoleEnum = builder.enumType(Role, { name: 'Role' });
+
+/** The locale the request named (fp-locale), if it is a supported one. */
+const requestedLocale = (ctx: Context): Locale | null => (ctx.request.localeRequested ? toLocale(ctx.request.locale) : null);
 
 export const UserType = builder.prismaObject('User', {
   fields: (t) => ({
@@ -40,7 +44,7 @@ const Me = builder.objectRef<MeShape>('Me').implement({
   }),
 });
 
-const AuthPayload = builder.objectRef<accounts.IssuedTokens>('AuthPayload').implement({
+export const AuthPayload = builder.objectRef<accounts.IssuedTokens>('AuthPayload').implement({
   fields: (t) => ({
     accessToken: t.exposeString('accessToken', { description: 'JWT for `Authorization: Bearer`; short-lived.' }),
     accessTokenExpiresAt: t.expose('accessTokenExpiresAt', { type: 'DateTime' }),
@@ -56,6 +60,43 @@ const RegisterInput = builder.inputType('RegisterInput', {
     password: t.string({ required: true }),
   }),
 });
+
+const LocaleType = builder.objectRef<Locale>('Locale').implement({
+  description: 'A language the API writes mails in.',
+  fields: (t) => ({
+    code: t.string({ resolve: (code) => code }),
+    name: t.string({ description: 'In English.', resolve: (code) => LOCALE_NAMES[code].name }),
+    nativeName: t.string({ description: 'In the language itself.', resolve: (code) => LOCALE_NAMES[code].nativeName }),
+  }),
+});
+
+const UserSettingsInput = builder.inputType('UserSettingsInput', {
+  description: 'Omitted fields stay as they are.',
+  fields: (t) => ({
+    currency: t.string({ description: 'Display currency, one of `currencies`.' }),
+    locale: t.string({ description: 'Locale of mails, one of `locales`.' }),
+  }),
+});
+
+builder.queryField('locales', (t) =>
+  t.field({
+    type: [LocaleType],
+    description: 'Supported locales (English is the default and the fallback). Public.',
+    skipTypeScopes: true,
+    resolve: () => [...LOCALES],
+  }),
+);
+
+builder.mutationField('updateUserSettings', (t) =>
+  t.field({
+    type: UserType,
+    description: "Sets the caller's display currency and locale.",
+    authScopes: { scope: 'account' },
+    errors: { types: [ValidationError] },
+    args: { input: t.arg({ type: UserSettingsInput, required: true }) },
+    resolve: (_root, { input }, ctx) => accounts.updateProfileSettings(viewerOf(ctx).userId, input),
+  }),
+);
 
 builder.queryField('me', (t) =>
   t.field({
@@ -89,7 +130,7 @@ builder.mutationFields((t) => ({
     skipTypeScopes: true,
     errors: { types: [ValidationError] },
     args: { email: t.arg.string({ required: true }) },
-    resolve: async (_root, { email }) => (await accounts.resendVerification(email), true),
+    resolve: async (_root, { email }, ctx) => (await accounts.resendVerification(email, requestedLocale(ctx)), true),
   }),
   login: t.field({
     type: AuthPayload,
@@ -126,7 +167,7 @@ builder.mutationFields((t) => ({
     skipTypeScopes: true,
     errors: { types: [ValidationError] },
     args: { email: t.arg.string({ required: true }) },
-    resolve: async (_root, { email }) => (await accounts.forgotPassword(email), true),
+    resolve: async (_root, { email }, ctx) => (await accounts.forgotPassword(email, requestedLocale(ctx)), true),
   }),
   resetPassword: t.boolean({
     description: 'Sets a new password from a mailed link and ends every session.',

@@ -7,7 +7,8 @@ import { AuthError, ConflictError, NotFoundError, ValidationError } from '../../
 import { randomToken, sha256 } from '../../lib/secrets.js';
 import { runtime } from '../../runtime.js';
 import { queueMail } from '../mail/mail.service.js';
-import { passwordResetMail, toLocale, verificationMail, type Locale } from './account-mails.js';
+import { parseCurrency } from '../currency/currency.service.js';
+import { LOCALES, parseLocale, passwordResetMail, toLocale, verificationMail, type Locale } from './account-mails.js';
 import { REFRESH_TOKEN_TTL_MS, signAccessToken } from './tokens.js';
 
 /** bcrypt cost; BCRYPT_ROUNDS (4–15) lowers it for test suites, never below bcrypt's minimum. */
@@ -115,25 +116,29 @@ export async function verifyEmail(token: string): Promise<void> {
   });
 }
 
-/** Sends a fresh verification link when the account exists and is unverified; never says which. */
-export async function resendVerification(rawEmail: string): Promise<void> {
+/**
+ * Sends a fresh verification link when the account exists and is unverified; never says which.
+ * The mail is in `locale` when the request asked for one (fp-locale), else in the account's.
+ */
+export async function resendVerification(rawEmail: string, locale: Locale | null = null): Promise<void> {
   const email = parse(emailSchema, 'email', rawEmail);
   const user = await prisma.user.findUnique({ where: { email } });
   if (!user || user.emailVerifiedAt || user.disabledAt) return;
   await prisma.$transaction(async (tx) => {
     const token = await createEmailToken(tx, user.id, 'verify_email', VERIFY_TTL_MS);
-    await queueMail(tx, verificationMail(email, toLocale(user.locale), link('/auth/verify-email', token)));
+    await queueMail(tx, verificationMail(email, locale ?? toLocale(user.locale), link('/auth/verify-email', token)));
   });
   notifyOutbox();
 }
 
-export async function forgotPassword(rawEmail: string): Promise<void> {
+/** Mails a reset link, in `locale` when the request asked for one, else in the account's. */
+export async function forgotPassword(rawEmail: string, locale: Locale | null = null): Promise<void> {
   const email = parse(emailSchema, 'email', rawEmail);
   const user = await prisma.user.findUnique({ where: { email } });
   if (!user || user.disabledAt) return;
   await prisma.$transaction(async (tx) => {
     const token = await createEmailToken(tx, user.id, 'reset_password', RESET_TTL_MS);
-    await queueMail(tx, passwordResetMail(email, toLocale(user.locale), link('/reset-password', token)));
+    await queueMail(tx, passwordResetMail(email, locale ?? toLocale(user.locale), link('/reset-password', token)));
   });
   notifyOutbox();
 }
@@ -251,4 +256,17 @@ export async function getUser(userId: number): Promise<User> {
 /** Stores the caller's locale when a request carries a different supported one. */
 export async function syncLocale(userId: number, locale: Locale): Promise<void> {
   await prisma.user.updateMany({ where: { id: userId, locale: { not: locale } }, data: { locale } });
+}
+
+/** The caller's display preferences: the currency amounts are shown in and the locale of mails. */
+export async function updateProfileSettings(userId: number, input: { currency?: string | null; locale?: string | null }): Promise<User> {
+  const data: { displayCurrency?: string; locale?: Locale } = {};
+  if (input.currency !== undefined && input.currency !== null) data.displayCurrency = parseCurrency(input.currency, 'currency');
+  if (input.locale !== undefined && input.locale !== null) {
+    const locale = parseLocale(input.locale);
+    if (!locale || locale !== input.locale.trim().toLowerCase()) throw new ValidationError('locale', `locale must be one of ${LOCALES.join(', ')}.`);
+    data.locale = locale;
+  }
+  if (!Object.keys(data).length) throw new ValidationError('input', 'Give a currency or a locale to change.');
+  return prisma.user.update({ where: { id: userId }, data });
 }
