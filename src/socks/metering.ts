@@ -178,10 +178,14 @@ export function createMeter(options: MeterOptions = {}) {
         user.keys.set(key.id, state);
       }
     }
-    state.key = key;
-    state.limits = limitsMicro(key);
     state.lastActive = Date.now();
-    recompute(user);
+    // A known key's budget is kept current by charges and ticks; recompute only when the key
+    // (and so its limits) changed or the state is new, not on every connection.
+    if (state.key !== key || state.budget.left === 0) {
+      state.key = key;
+      state.limits = limitsMicro(key);
+      recompute(user);
+    }
     return state;
   }
 
