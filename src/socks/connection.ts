@@ -17,6 +17,7 @@ import {
   type ParseResult,
 } from './protocol.js';
 import { relay } from './relay.js';
+import { TargetReader } from './target-reader.js';
 import type {
   ByteCounts,
   Grant,
@@ -54,7 +55,7 @@ export class SocksConnection implements MeteredConnection {
   target = '';
   bytesUp = 0;
   bytesDown = 0;
-  charge: ((bytes: number) => boolean) | undefined;
+  charge: ((bytes: number) => number) | undefined;
   phase: Phase = 'greeting';
 
   private takenUp = 0;
@@ -64,6 +65,8 @@ export class SocksConnection implements MeteredConnection {
   private grant: Grant | undefined;
   private upstream: UpstreamRoute | undefined;
   private outbound: Socket | undefined;
+  /** Reads of a direct target (upstream proxies are read through 'data', as `socks` expects). */
+  private reader: TargetReader | undefined;
   private openSockets = 1;
   private holdsSlot = false;
   /** The client half-closed right after its request, before the target was reached. */
@@ -235,7 +238,8 @@ export class SocksConnection implements MeteredConnection {
     const ip = literal ? host : await this.resolve(host);
     this.ensureConnecting();
     if (!this.ctx.egress.isAllowed(ip)) throw new DialError(Reply.NotAllowed, `egress to ${ip} denied`);
-    const socket = this.attach(openSocket(ip, port));
+    this.reader = new TargetReader();
+    const socket = this.attach(this.reader.connect(ip, port));
     await connected(socket);
     return socket;
   }
@@ -266,13 +270,21 @@ export class SocksConnection implements MeteredConnection {
     const client = this.client;
     client.off('end', this.onHandshakeEnd);
     client.write(encodeReply(Reply.Succeeded, outbound.localAddress, outbound.localPort));
-    relay(client, outbound, this);
+    relay(client, outbound, this, this.reader);
+    if (this.reader !== undefined) {
+      for (const chunk of this.reader.start(client, this)) client.write(chunk);
+      outbound.resume();
+    }
     client.setTimeout(this.ctx.idleTimeoutMs);
     client.on('timeout', this.onIdle);
     outbound.on('timeout', this.onIdle);
-    const early = this.pending;
+    let early = this.pending;
     this.pending = undefined;
-    if (early !== undefined) this.bytesUp += early.length;
+    if (early !== undefined) {
+      const n = this.charge === undefined ? early.length : this.charge(early.length);
+      this.bytesUp += n;
+      early = n === 0 ? undefined : early.subarray(0, n);
+    }
     if (this.clientEnded) {
       if (early !== undefined) outbound.write(early);
       outbound.end();
@@ -347,6 +359,7 @@ export class SocksConnection implements MeteredConnection {
 
   private finish(): void {
     clearTimeout(this.timer);
+    this.reader?.release();
     const { ctx } = this;
     if (this.holdsSlot) {
       ctx.releaseSlot(this.key);

@@ -2,7 +2,7 @@ import { prisma, Prisma } from '../db.js';
 import { bus } from '../bus.js';
 import type { TrafficProduct } from '../generated/prisma/client.js';
 import { log } from '../lib/logger.js';
-import { Decimal, type Money } from '../lib/money.js';
+import { Decimal, formatMoney, type Money } from '../lib/money.js';
 import type { CachedKey } from '../modules/keys/key-cache.js';
 import { announce, applyEntry } from '../modules/ledger/ledger.service.js';
 import type { SubtypeName } from '../modules/ledger/subtypes.js';
@@ -18,8 +18,9 @@ import type { MeteredConnection } from './types.js';
  *   micro-USD): min(balance, account limits left, key limits left) over day, week and month,
  *   minus what is used but not yet written;
  * - between ticks, every chunk is charged against a shared float budget of the user and of
- *   the key, so connections are cut on the chunk that exhausts the credit (overshoot: at most
- *   one chunk per open connection);
+ *   the key; only the bytes the budget covers are forwarded, and the connections are cut on
+ *   the chunk that exhausts it (no overshoot beyond the rounding of the cost to 10^-6 per
+ *   hourly bucket on one instance);
  * - every second (and at stop) the accumulators are written: usage buckets, one `consumption`
  *   ledger row per key and product, and the balance, in one transaction per user.
  * Cost is exact per hourly bucket: round-half-up(bytes × price per GB × rate / 10^9) at 10^-6.
@@ -226,6 +227,17 @@ export function createMeter(options: MeterOptions = {}) {
     for (const conn of conns) conn.destroy(reason);
   }
 
+  const enforcing = new Set<UserState>();
+  /** Enforces once the current chunk is written (several chunks in one turn enforce once). */
+  function enforceSoon(user: UserState): void {
+    if (enforcing.has(user)) return;
+    enforcing.add(user);
+    queueMicrotask(() => {
+      enforcing.delete(user);
+      enforce(user);
+    });
+  }
+
   function enforce(user: UserState): void {
     if (user.budget.left <= 0) {
       for (const k of user.keys.values()) cut(k.conns.keys(), 'credit exhausted');
@@ -283,7 +295,34 @@ export function createMeter(options: MeterOptions = {}) {
     user.day = day;
   }
 
+  /** One event per key and product a flush wrote, with what the key may still spend (subscriptions). */
+  function publishUsage(user: UserState, work: readonly { k: KeyState; acc: Accumulator; up: number; down: number; cost: number }[], at: string): void {
+    const sums = new Map<string, { k: KeyState; product: TrafficProduct; up: number; down: number; cost: number }>();
+    for (const w of work) {
+      if (!w.up && !w.down && !w.cost) continue;
+      const id = `${w.k.key.id}:${w.acc.product}`;
+      const sum = sums.get(id) ?? { k: w.k, product: w.acc.product, up: 0, down: 0, cost: 0 };
+      sum.up += w.up;
+      sum.down += w.down;
+      sum.cost += w.cost;
+      sums.set(id, sum);
+    }
+    for (const s of sums.values()) {
+      void bus.publish('usage:updated', {
+        userId: user.userId,
+        apiKeyId: s.k.key.id,
+        product: s.product,
+        bytesIn: String(s.down),
+        bytesOut: String(s.up),
+        cost: formatMoney(fromMicro(s.cost)),
+        remainingCredit: formatMoney(fromMicro(Math.max(0, Math.floor(s.k.budget.left)))),
+        at,
+      });
+    }
+  }
+
   async function flushUser(user: UserState): Promise<void> {
+    const at = new Date().toISOString();
     const work: { k: KeyState; acc: Accumulator; up: number; down: number; connections: number; cost: number; priced: number }[] = [];
     for (const k of user.keys.values()) {
       for (const acc of k.accs.values()) {
@@ -332,6 +371,7 @@ export function createMeter(options: MeterOptions = {}) {
     }
     recompute(user);
     enforce(user);
+    publishUsage(user, work, at);
   }
 
   /** Drops fully written buckets of past hours and users idle for a while. */
@@ -489,16 +529,28 @@ export function createMeter(options: MeterOptions = {}) {
       k.conns.delete(conn);
     },
 
-    /** Per chunk: spends from the shared budgets; false (and the key's or user's connections cut) when exhausted. */
-    charge(key: CachedKey, product: TrafficProduct, bytes: number): boolean {
+    /**
+     * Per chunk: spends from the shared budgets and returns how many of the bytes the credit
+     * covers. When it runs out, the connections of the key (or the user) are cut right after
+     * the caller has forwarded what was paid for.
+     */
+    charge(key: CachedKey, product: TrafficProduct, bytes: number): number {
       const k = users.get(key.userId)?.keys.get(key.id);
-      if (!k) return false;
-      const cost = (bytes * (prices.get(product) ?? 0) * k.user.rateMicro) / 1e15;
+      if (!k) return 0;
+      const perByte = ((prices.get(product) ?? 0) * k.user.rateMicro) / 1e15;
+      if (perByte === 0) return bytes;
+      const left = Math.min(k.user.budget.left, k.budget.left);
+      const allowed = bytes * perByte <= left ? bytes : Math.max(0, Math.floor(left / perByte));
+      const cost = allowed * perByte;
       k.user.budget.left -= cost;
       k.budget.left -= cost;
-      if (k.user.budget.left > 0 && k.budget.left > 0) return true;
-      enforce(k.user);
-      return false;
+      if (allowed < bytes) {
+        // Less than a byte's worth is left: the budget that stopped the chunk is spent.
+        if (k.user.budget.left < perByte) k.user.budget.left = 0;
+        if (k.budget.left < perByte) k.budget.left = 0;
+      }
+      if (k.user.budget.left <= 0 || k.budget.left <= 0) enforceSoon(k.user);
+      return allowed;
     },
 
     flush,

@@ -43,10 +43,11 @@ export interface Grant {
   /** The upstream could not be reached or would not negotiate; answers it sent about the target do not count. */
   reportUpstreamFailure?(id: UpstreamId): void;
   /**
-   * Called for every relayed chunk, on the data path: spends `bytes` from the key's budget.
-   * Returning false drops the chunk; the metering side cuts the connections it has to.
+   * Called for every relayed chunk, on the data path: spends up to `bytes` from the key's
+   * budget and returns how many of them may be forwarded (fewer when the budget runs out within
+   * the chunk; the rest is dropped, and the metering side cuts the connections it has to).
    */
-  charge?(bytes: number): boolean;
+  charge?(bytes: number): number;
 }
 
 export interface ByteCounts {
