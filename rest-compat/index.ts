@@ -26,6 +26,8 @@ export interface RestOptions {
   trustProxy: number;
   /** Shares rate-limit counters between instances. */
   redisUrl?: string;
+  /** Namespace of the counters in Redis (REDIS_PREFIX). */
+  redisPrefix?: string;
 }
 
 export interface RestHandler {
@@ -107,7 +109,7 @@ function zodError(error: z.ZodError, raw: unknown, where: 'body' | 'query'): Res
 
 export function createRestHandler(yoga: RelaisYoga, options: RestOptions): RestHandler {
   const compiled = routes.map(compile);
-  const limiter: RateLimiter = options.redisUrl ? redisRateLimiter(options.redisUrl) : memoryRateLimiter();
+  const limiter: RateLimiter = options.redisUrl ? redisRateLimiter(options.redisUrl, `${options.redisPrefix ?? 'relais:'}ratelimit:`) : memoryRateLimiter();
   let openapi: { json: string; html: string } | null = null;
   const docs = () => {
     openapi ??= (() => {

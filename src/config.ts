@@ -11,6 +11,8 @@ export interface Config {
   dataDir: string;
   databaseUrl: string | undefined;
   redisUrl: string | undefined;
+  /** Prepended to every Redis key and channel, so deployments sharing one Redis stay apart. */
+  redisPrefix: string;
   appSecret: string;
   smtpUrl: string | undefined;
   publicUrl: string;
@@ -75,6 +77,7 @@ const schema = z.object({
   DATA_DIR: z.string().min(1, 'must not be empty').default('./data'),
   DATABASE_URL: url(['postgres:', 'postgresql:']).optional(),
   REDIS_URL: url(['redis:', 'rediss:']).optional(),
+  REDIS_PREFIX: z.string().max(100, 'must be at most 100 characters').regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces').default('relais:'),
   APP_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
   SMTP_URL: url(['smtp:', 'smtps:']).optional(),
   PUBLIC_URL: url(['http:', 'https:']).default('http://localhost:4000'),
@@ -132,6 +135,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dataDir,
     databaseUrl: e.DATABASE_URL,
     redisUrl: e.REDIS_URL,
+    redisPrefix: e.REDIS_PREFIX,
     appSecret: e.APP_SECRET ?? persistedSecret(dataDir),
     smtpUrl: e.SMTP_URL,
     publicUrl: e.PUBLIC_URL.replace(/\/$/, ''),

@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer } from 'ws';
 import { useServer } from 'graphql-ws/use/ws';
+import { CloseCode } from 'graphql-ws';
 import type { ExecutionArgs } from 'graphql';
 import type { Config } from './config.js';
 import { connectDatabase, type Database } from './db.js';
@@ -10,9 +11,12 @@ import { createLogger, setLogger, log } from './lib/logger.js';
 import { configureMail } from './modules/mail/mail.service.js';
 import { seedPricing } from './modules/pricing/pricing.service.js';
 import { createOutboxRunner } from './jobs/outbox.js';
-import { preloadKeys, startKeyCacheInvalidation } from './modules/keys/key-cache.js';
+import { preloadKeys, resyncKeys, startKeyCacheInvalidation } from './modules/keys/key-cache.js';
+import { connectBus, publishLocal } from './bus.js';
 import { buildYoga, createContext, type RelaisYoga } from './graphql/yoga.js';
 import { toLocale } from './modules/accounts/account-mails.js';
+import { recheckSessions, startCredentialWatch, watchCredential, type CredentialWatch } from './modules/live/credential-watch.js';
+import { isDashboardPath, serveDashboard } from './dashboard/serve.js';
 import { BodyTooLargeError, sendFetchResponse, sendJson, toFetchRequest } from './http/fetch-bridge.js';
 import type { Context } from './graphql/context.js';
 import { createRestHandler, REST_MAX_BODY_BYTES } from '../rest-compat/index.js';
@@ -48,6 +52,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   const db = await connectDatabase(config);
   if (db.migrated.applied.length) log.info({ applied: db.migrated.applied }, 'database migrated');
   if (db.migrated.modified.length) log.warn({ modified: db.migrated.modified }, 'applied migrations were modified since');
+  // Before any state is read, so nothing another instance announces from here on is missed.
+  const busConnection = await connectBus({ redisUrl: config.redisUrl, redisPrefix: config.redisPrefix, onReconnect: resync });
   await seedPricing();
   await preloadKeys();
   configureMail(config.smtpUrl);
@@ -59,6 +65,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     rateLimit: config.rateLimit,
     trustProxy: config.trustProxy,
     redisUrl: config.redisUrl,
+    redisPrefix: config.redisPrefix,
   });
 
   const http = createServer((req, res) => {
@@ -74,16 +81,18 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/healthz') return sendJson(res, 200, { status: 'ok' });
+    if (isDashboardPath(path)) return serveDashboard(req, res, path);
     if (path === '/readyz') {
-      try {
-        await Promise.race([
+      const [database, redis] = await Promise.all([
+        Promise.race([
           db.ping(),
           new Promise((_, reject) => setTimeout(() => reject(new Error('database ping timed out')), 2000).unref()),
-        ]);
-        return sendJson(res, 200, { status: 'ready', database: 'ok' });
-      } catch {
-        return sendJson(res, 503, { status: 'unavailable', database: 'unreachable' });
-      }
+        ]).then(() => 'ok' as const, () => 'unreachable' as const),
+        // Without Redis, a key revoked on another instance would keep working here: not ready.
+        busConnection.redisHealth(),
+      ]);
+      const ready = database === 'ok' && redis !== 'unreachable';
+      return sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'unavailable', database, ...(redis ? { redis } : {}) });
     }
     if (path === '/graphql') {
       let request: Request;
@@ -123,9 +132,23 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
         );
         // Presented but refused credentials close the socket (4403); none means anonymous.
         if (!context.viewer && context.authProblem) return false;
-        (ctx.extra as { context?: Context }).context = context;
+        const extra = ctx.extra as { context?: Context; credential?: CredentialWatch };
+        if (context.viewer) {
+          // A credential that stops being valid (revoked, session ended, expired) closes the socket.
+          const credential = watchCredential(context.viewer);
+          const { socket } = ctx.extra;
+          credential.signal.addEventListener('abort', () => socket.close(CloseCode.Forbidden, 'Forbidden'), { once: true });
+          if (credential.signal.aborted || socket.readyState !== socket.OPEN) {
+            credential.dispose();
+            return false;
+          }
+          context.credentialEnded = credential.signal;
+          extra.credential = credential;
+        }
+        extra.context = context;
         return true;
       },
+      onClose: (ctx) => (ctx.extra as { credential?: CredentialWatch }).credential?.dispose(),
       execute: (args) => (args.rootValue as { execute: (a: ExecutionArgs) => unknown }).execute(args) as never,
       subscribe: (args) => (args.rootValue as { subscribe: (a: ExecutionArgs) => unknown }).subscribe(args) as never,
       onSubscribe: async (ctx, _id, payload) => {
@@ -147,6 +170,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   );
 
   const stopKeyCache = startKeyCacheInvalidation();
+  const stopCredentialWatch = startCredentialWatch();
   let stopping: Promise<void> | null = null;
 
   const meter = createMeter();
@@ -201,6 +225,20 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     await outbox.stop();
     await rest.close();
     stopKeyCache();
+    stopCredentialWatch();
+    await busConnection.close();
     await db.close();
   }
+}
+
+/**
+ * After Redis came back, events of the gap may be lost: reload the keys (raising what changed
+ * as key events) and have the meter and the upstream pool reload what they hold.
+ */
+async function resync(): Promise<void> {
+  const changed = await resyncKeys();
+  publishLocal('pricing:changed', { userId: null });
+  publishLocal('upstreams:changed', {});
+  const sessionsEnded = await recheckSessions();
+  log.info({ keysChanged: changed, sessionsEnded }, 'state re-synchronised after reconnecting to redis');
 }

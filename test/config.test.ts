@@ -17,7 +17,7 @@ describe('configuration', () => {
     const dataDir = tempDir();
     const config = loadConfig({ DATA_DIR: dataDir });
     expect(config).toMatchObject({
-      port: 4000, host: '0.0.0.0', dataDir, databaseUrl: undefined, redisUrl: undefined, smtpUrl: undefined,
+      port: 4000, host: '0.0.0.0', dataDir, databaseUrl: undefined, redisUrl: undefined, redisPrefix: 'relais:', smtpUrl: undefined,
       publicUrl: 'http://localhost:4000', socksSharedPort: 1080, socksDedicatedPort: 1081, egressAllow: [], logLevel: 'info',
       corsOrigins: [], rateLimit: { perKey: 60, auth: 5, windowMs: 60_000 }, trustProxy: 0, exchangeRatesUrl: undefined, exchangeRatesRefreshMs: 3_600_000,
     });
@@ -36,14 +36,14 @@ describe('configuration', () => {
 
   it('parses every variable of the contract', () => {
     const config = loadConfig({
-      PORT: '8080', HOST: '127.0.0.1', DATA_DIR: tempDir(), DATABASE_URL: 'postgres://u@db:5432/relais', REDIS_URL: 'redis://cache:6379',
+      PORT: '8080', HOST: '127.0.0.1', DATA_DIR: tempDir(), DATABASE_URL: 'postgres://u@db:5432/relais', REDIS_URL: 'redis://cache:6379', REDIS_PREFIX: 'eu-west:relais:',
       APP_SECRET: 's'.repeat(32), SMTP_URL: 'smtp://mail:25', PUBLIC_URL: 'https://relais.example/', SOCKS_SHARED_PORT: '0',
       SOCKS_DEDICATED_PORT: '11081', EGRESS_ALLOW: '127.0.0.0/8, ::1/128,10.1.2.3', LOG_LEVEL: 'debug',
       CORS_ORIGINS: 'https://app.example.com, http://localhost:3000/', RATE_LIMIT: '120', AUTH_RATE_LIMIT: '0', RATE_LIMIT_WINDOW: '30', TRUST_PROXY: '1',
       EXCHANGE_RATES_URL: 'https://rates.example/latest', EXCHANGE_RATES_REFRESH: '15',
     });
     expect(config).toMatchObject({
-      port: 8080, host: '127.0.0.1', databaseUrl: 'postgres://u@db:5432/relais', redisUrl: 'redis://cache:6379', smtpUrl: 'smtp://mail:25',
+      port: 8080, host: '127.0.0.1', databaseUrl: 'postgres://u@db:5432/relais', redisUrl: 'redis://cache:6379', redisPrefix: 'eu-west:relais:', smtpUrl: 'smtp://mail:25',
       publicUrl: 'https://relais.example', socksSharedPort: 0, socksDedicatedPort: 11081, egressAllow: ['127.0.0.0/8', '::1/128', '10.1.2.3'], logLevel: 'debug',
       corsOrigins: ['https://app.example.com', 'http://localhost:3000'], rateLimit: { perKey: 120, auth: 0, windowMs: 30_000 }, trustProxy: 1,
       exchangeRatesUrl: 'https://rates.example/latest', exchangeRatesRefreshMs: 900_000,
@@ -59,6 +59,7 @@ describe('configuration', () => {
     ['SOCKS_DEDICATED_PORT', 'x'],
     ['DATABASE_URL', 'mysql://root@localhost/db'],
     ['REDIS_URL', 'localhost:6379'],
+    ['REDIS_PREFIX', 'two words'],
     ['SMTP_URL', 'mail.example'],
     ['PUBLIC_URL', 'ftp://x'],
     ['APP_SECRET', 'short'],

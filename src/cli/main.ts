@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config } from '../config.js';
 import { connectDatabase } from '../db.js';
+import { connectBus } from '../bus.js';
 import { initRuntime } from '../runtime.js';
 import { createLogger, setLogger } from '../lib/logger.js';
 import { AppError } from '../lib/errors.js';
@@ -47,10 +48,13 @@ async function withDatabase<T>(config: Config, run: () => Promise<T>): Promise<T
   setLogger(createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel));
   initRuntime(config);
   const db = await connectDatabase(config);
+  // With Redis, what a command changes (a credit, an upstream) reaches the running instances.
+  const busConnection = await connectBus({ redisUrl: config.redisUrl, redisPrefix: config.redisPrefix });
   try {
     await seedPricing();
     return await run();
   } finally {
+    await busConnection.close();
     await db.close();
   }
 }

@@ -32,6 +32,7 @@ export const builder = new SchemaBuilder<{
       scope: (scope: string) =>
         ctx.viewer !== null && (ctx.viewer.scopes.length === 0 || ctx.viewer.scopes.includes(scope)),
     }),
+    authorizeOnSubscribe: true,
     unauthorizedError: (_parent, ctx) =>
       ctx.viewer ? new ForbiddenError() : new UnauthenticatedError(ctx.authProblem ?? undefined),
   },

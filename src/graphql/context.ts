@@ -9,6 +9,8 @@ export interface Viewer {
   apiKeyId?: number;
   /** Scopes of the API key; empty means every scope. Sessions have every scope. */
   scopes: readonly string[];
+  /** When the credential stops working by itself (access token `exp`, key expiry); null: never. */
+  expiresAt?: Date | null;
 }
 
 export interface RequestInfo {
@@ -27,4 +29,9 @@ export interface Context {
   /** Why presented credentials were refused; null when none were presented. */
   authProblem: string | null;
   request: RequestInfo;
+  /**
+   * Aborted when the credential of a long-lived connection (WebSocket) stops being valid;
+   * its subscriptions end with it. Unset for HTTP requests.
+   */
+  credentialEnded?: AbortSignal;
 }

@@ -11,10 +11,13 @@ import '../modules/settings/settings.schema.js';
 import '../modules/currency/currency.schema.js';
 import '../modules/wallet/wallet.schema.js';
 import '../modules/deposits/deposits.schema.js';
+import '../modules/live/live.schema.js';
 
 // Deny by default: every root field needs an authenticated caller unless it opts out
 // with `skipTypeScopes`.
 builder.queryType({ authScopes: { authenticated: true } });
 builder.mutationType({ authScopes: { authenticated: true } });
+// Subscriptions are authorized once, when they start (scopeAuth.authorizeOnSubscribe).
+builder.subscriptionType({ authScopes: { authenticated: true } });
 
 export const schema = builder.toSchema({ sortSchema: true });

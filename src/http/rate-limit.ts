@@ -46,7 +46,7 @@ local ttl = redis.call('PTTL', KEYS[1])
 if ttl < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]); ttl = tonumber(ARGV[1]) end
 return { count, ttl }`;
 
-export function redisRateLimiter(url: string, prefix = 'relais:ratelimit:'): RateLimiter {
+export function redisRateLimiter(url: string, prefix: string): RateLimiter {
   const redis = new Redis(url, { maxRetriesPerRequest: 1, commandTimeout: 1000, lazyConnect: false });
   redis.on('error', (err: unknown) => log.warn({ err }, 'rate-limit redis error'));
   return {

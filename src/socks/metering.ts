@@ -1,5 +1,5 @@
 import { prisma, Prisma } from '../db.js';
-import { bus } from '../bus.js';
+import { bus, type BalanceChangedEvent } from '../bus.js';
 import type { TrafficProduct } from '../generated/prisma/client.js';
 import { log } from '../lib/logger.js';
 import { Decimal, formatMoney, type Money } from '../lib/money.js';
@@ -227,6 +227,9 @@ export function createMeter(options: MeterOptions = {}) {
     for (const conn of conns) conn.destroy(reason);
   }
 
+  /** Consumption rows this meter wrote, until their balance event comes back (its spending is counted already). */
+  const ownConsumption = new Set<number>();
+
   const enforcing = new Set<UserState>();
   /** Enforces once the current chunk is written (several chunks in one turn enforce once). */
   function enforceSoon(user: UserState): void {
@@ -364,6 +367,7 @@ export function createMeter(options: MeterOptions = {}) {
       }
     }
     const last = rows.at(-1);
+    for (const row of rows) ownConsumption.add(row.id);
     if (last) {
       user.balanceMicro = toMicro(last.balanceAfter!);
       user.lastTransactionId = last.id;
@@ -420,12 +424,26 @@ export function createMeter(options: MeterOptions = {}) {
       .catch((err: unknown) => log.warn({ err }, 'key limits reload failed'));
   }
 
-  function onBalanceChanged(event: { userId: number; balance: string; transactionId: number }): void {
+  function onBalanceChanged(event: BalanceChangedEvent): void {
+    const own = ownConsumption.delete(event.transactionId);
     const user = users.get(event.userId);
-    if (!user || event.transactionId <= user.lastTransactionId) return;
-    user.balanceMicro = toMicro(new Decimal(event.balance));
-    user.lastTransactionId = event.transactionId;
-    recompute(user);
+    if (!user) return;
+    const elsewhere = event.type === 'consumption' && !own;
+    if (elsewhere) {
+      // Another instance's traffic: it counts against this account's and key's limits here too.
+      const micro = -toMicro(new Decimal(event.amount));
+      const k = event.apiKeyId === null ? undefined : user.keys.get(event.apiKeyId);
+      for (const w of WINDOWS) {
+        user.spent[w] += micro;
+        if (k) k.spent[w] += micro;
+      }
+    }
+    const newer = event.transactionId > user.lastTransactionId;
+    if (newer) {
+      user.balanceMicro = toMicro(new Decimal(event.balance));
+      user.lastTransactionId = event.transactionId;
+    }
+    if (elsewhere || newer) recompute(user);
   }
 
   /**

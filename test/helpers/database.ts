@@ -2,11 +2,10 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 
 /**
- * With TEST_DATABASE_URL set, every server a test starts gets a fresh PostgreSQL database
- * (created here, migrated by Relais, dropped at stop). Without it, a fresh PGlite folder.
+ * With TEST_DATABASE_URL set (or an admin URL given), every server a test starts gets a fresh
+ * PostgreSQL database (created here, migrated by Relais, dropped at stop). Without it, a fresh PGlite folder.
  */
-export async function freshPostgres(): Promise<{ url: string; drop(): Promise<void> } | null> {
-  const admin = process.env.TEST_DATABASE_URL;
+export async function freshPostgres(admin = process.env.TEST_DATABASE_URL): Promise<{ url: string; drop(): Promise<void> } | null> {
   if (!admin) return null;
   const name = `relais_test_${process.pid}_${randomBytes(4).toString('hex')}`;
   const run = async (sql: string) => {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { expect } from 'vitest';
-import type { TestServer } from './server.js';
+import type { GraphqlClient, TestServer } from './server.js';
 import { tokenFrom, type TestSmtp } from './smtp.js';
 import { CreateKey, Login, Register, VerifyEmail } from './operations.js';
 
@@ -17,7 +17,7 @@ let counter = 0;
 export const uniqueName = (base = 'user') => `${base}${++counter}${randomBytes(3).toString('hex')}`;
 
 /** register → verification mail → verify → log in. */
-export async function verifiedUser(server: TestServer, smtp: TestSmtp, password = 'correct horse 42'): Promise<TestUser> {
+export async function verifiedUser(server: GraphqlClient, smtp: TestSmtp, password = 'correct horse 42'): Promise<TestUser> {
   const username = uniqueName();
   const email = `${username}@example.test`;
   const reg = await server.ok(Register, { input: { username, email, password } });
@@ -29,13 +29,13 @@ export async function verifiedUser(server: TestServer, smtp: TestSmtp, password 
   return { id: user.id, username, email, password, accessToken, refreshToken };
 }
 
-export async function loginOk(server: TestServer, email: string, password: string) {
+export async function loginOk(server: GraphqlClient, email: string, password: string) {
   const res = await server.ok(Login, { email, password });
   if (res.login.__typename !== 'MutationLoginSuccess') throw new Error(`login failed: ${JSON.stringify(res.login)}`);
   return res.login.data;
 }
 
-export async function createKeyOk(server: TestServer, user: TestUser, input: { name?: string; dailyLimit?: string | null } = {}) {
+export async function createKeyOk(server: GraphqlClient, user: TestUser, input: { name?: string; dailyLimit?: string | null } = {}) {
   const res = await server.ok(CreateKey, { input: { name: input.name ?? 'Prod', dailyLimit: input.dailyLimit } }, { token: user.accessToken });
   if (res.createApiKey.__typename !== 'MutationCreateApiKeySuccess') throw new Error(`createApiKey failed: ${JSON.stringify(res.createApiKey)}`);
   return res.createApiKey.data;

@@ -46,7 +46,29 @@ export async function startServer(env: Record<string, string> = {}, options: { s
   const { port, socks } = await app.start();
   const url = `http://127.0.0.1:${port}`;
 
-  const gql: TestServer['gql'] = async (doc, variables, auth) => {
+  return {
+    url,
+    socks,
+    app,
+    env: fullEnv,
+    ...graphqlClient(url),
+    async breakDatabase() {
+      if (pgdb) await pgdb.drop();
+      else await app.db.close();
+    },
+    async stop() {
+      await app.stop();
+      await pgdb?.drop();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export type GraphqlClient = Pick<TestServer, 'gql' | 'ok'>;
+
+/** gql/ok against any Relais at `url` (an in-process server or a spawned process). */
+export function graphqlClient(url: string): GraphqlClient {
+  const gql: GraphqlClient['gql'] = async (doc, variables, auth) => {
     const target = new URL('/graphql', url);
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     const credential = auth?.token ?? auth?.apiKey;
@@ -59,26 +81,12 @@ export async function startServer(env: Record<string, string> = {}, options: { s
     const res = await fetch(target, { method: 'POST', headers, body: JSON.stringify({ query: print(doc), variables }) });
     return (await res.json()) as ExecutionResult<never>;
   };
-
   return {
-    url,
-    socks,
-    app,
-    env: fullEnv,
     gql,
     async ok(doc, variables, auth) {
       const result = await gql(doc, variables, auth);
       if (result.errors?.length) throw new Error(`GraphQL errors: ${JSON.stringify(result.errors)}`);
       return result.data!;
-    },
-    async breakDatabase() {
-      if (pgdb) await pgdb.drop();
-      else await app.db.close();
-    },
-    async stop() {
-      await app.stop();
-      await pgdb?.drop();
-      rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { startSmtp, type TestSmtp } from '../helpers/smtp.js';
 import { createKeyOk, verifiedUser } from '../helpers/fixtures.js';
+import { redisPrefix } from '../helpers/redis.js';
 
 let smtp: TestSmtp;
 
@@ -108,15 +109,15 @@ describe('rate limits in Redis', () => {
 
   it('shares the counters between instances when REDIS_URL is set', async (ctx) => {
     if (!redis) return ctx.skip();
-    const stale = await redis.keys('relais:ratelimit:*');
-    if (stale.length) await redis.del(...stale);
-    const a = await startServer({ SMTP_URL: smtp.url, REDIS_URL: url });
-    const b = await startServer({ SMTP_URL: smtp.url, REDIS_URL: url });
+    // The two servers share a prefix no other test uses, so parallel files do not count each other.
+    const prefix = redisPrefix();
+    const a = await startServer({ SMTP_URL: smtp.url, REDIS_URL: url, REDIS_PREFIX: prefix });
+    const b = await startServer({ SMTP_URL: smtp.url, REDIS_URL: url, REDIS_PREFIX: prefix });
     try {
       for (const server of [a, a, a, b, b]) expect((await login(server)).status).toBe(401);
       expect((await login(a)).status).toBe(429);
       expect((await login(b)).status).toBe(429);
-      expect(Number(await redis.pttl('relais:ratelimit:auth:127.0.0.1'))).toBeGreaterThan(0);
+      expect(Number(await redis.pttl(`${prefix}ratelimit:auth:127.0.0.1`))).toBeGreaterThan(0);
     } finally {
       await a.stop();
       await b.stop();

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { prisma, Prisma } from '../../db.js';
 import type { EmailTokenPurpose, Role, User } from '../../generated/prisma/client.js';
 import { notifyOutbox } from '../../jobs/outbox.js';
+import { bus } from '../../bus.js';
 import { AuthError, ConflictError, NotFoundError, ValidationError } from '../../lib/errors.js';
 import { randomToken, sha256 } from '../../lib/secrets.js';
 import { runtime } from '../../runtime.js';
@@ -146,20 +147,28 @@ export async function forgotPassword(rawEmail: string, locale: Locale | null = n
 export async function resetPassword(token: string, newPassword: string): Promise<void> {
   const password = parse(passwordSchema, 'password', newPassword);
   const passwordHash = await bcrypt.hash(password, BCRYPT_ROUNDS);
-  await prisma.$transaction(async (tx) => {
+  const ended = await prisma.$transaction(async (tx) => {
     const userId = await consumeEmailToken(tx, token, 'reset_password');
     // Receiving the link proves the mailbox, so a reset also verifies the email.
     const user = await tx.user.update({ where: { id: userId }, data: { passwordHash } });
     await tx.user.updateMany({ where: { id: userId, emailVerifiedAt: null }, data: { emailVerifiedAt: new Date() } });
-    await revokeSessions(tx, user.id, 'password_reset');
+    return { userId, sessionIds: await revokeSessions(tx, user.id, 'password_reset') };
   });
+  announceEnded(ended.userId, ended.sessionIds);
 }
 
-async function revokeSessions(tx: Prisma.TransactionClient, userId: number, reason: string, keepSessionId?: string) {
-  await tx.session.updateMany({
+async function revokeSessions(tx: Prisma.TransactionClient, userId: number, reason: string, keepSessionId?: string): Promise<string[]> {
+  const revoked = await tx.session.updateManyAndReturn({
     where: { userId, revokedAt: null, ...(keepSessionId ? { id: { not: keepSessionId } } : {}) },
     data: { revokedAt: new Date(), revokeReason: reason },
+    select: { id: true },
   });
+  return revoked.map((s) => s.id);
+}
+
+/** Tells live connections opened with these sessions to close; call after the revocation commits. */
+function announceEnded(userId: number, sessionIds: string[]): void {
+  if (sessionIds.length) void bus.publish('session:ended', { userId, sessionIds });
 }
 
 export async function login(input: { email: string; password: string }, meta: SessionMeta): Promise<IssuedTokens> {
@@ -204,7 +213,7 @@ export async function refresh(refreshToken: string): Promise<IssuedTokens> {
     const rotated = await tx.refreshToken.updateMany({ where: { id: row.id, rotatedAt: null }, data: { rotatedAt: now } });
     if (rotated.count !== 1) {
       await tx.session.update({ where: { id: session.id }, data: { revokedAt: now, revokeReason: 'refresh_token_reuse' } });
-      return { error: invalid };
+      return { error: invalid, ended: session };
     }
     await tx.refreshToken.create({
       data: { sessionId: session.id, tokenHash: sha256(next), expiresAt: new Date(now.getTime() + REFRESH_TOKEN_TTL_MS) },
@@ -213,7 +222,10 @@ export async function refresh(refreshToken: string): Promise<IssuedTokens> {
     return { session };
   });
   // The reuse revocation must commit, so the error is raised after the transaction.
-  if ('error' in result) throw result.error;
+  if ('error' in result) {
+    if (result.ended) announceEnded(result.ended.userId, [result.ended.id]);
+    throw result.error;
+  }
   const access = await signAccessToken({ userId: result.session.userId, sessionId: result.session.id });
   return { accessToken: access.token, accessTokenExpiresAt: access.expiresAt, refreshToken: next, user: result.session.user };
 }
@@ -222,11 +234,16 @@ export async function refresh(refreshToken: string): Promise<IssuedTokens> {
 export async function revokeRefreshToken(refreshToken: string): Promise<void> {
   const row = await prisma.refreshToken.findUnique({ where: { tokenHash: sha256(refreshToken) } });
   if (!row) return;
-  await prisma.session.updateMany({ where: { id: row.sessionId, revokedAt: null }, data: { revokedAt: new Date(), revokeReason: 'logout' } });
+  await logout(row.sessionId);
 }
 
 export async function logout(sessionId: string): Promise<void> {
-  await prisma.session.updateMany({ where: { id: sessionId, revokedAt: null }, data: { revokedAt: new Date(), revokeReason: 'logout' } });
+  const ended = await prisma.session.updateManyAndReturn({
+    where: { id: sessionId, revokedAt: null },
+    data: { revokedAt: new Date(), revokeReason: 'logout' },
+    select: { userId: true },
+  });
+  if (ended[0]) announceEnded(ended[0].userId, [sessionId]);
 }
 
 /** Changes the password and ends every other session (all of them when called with an API key). */
@@ -241,10 +258,11 @@ export async function changePassword(
   }
   const password = parse(passwordSchema, 'newPassword', input.newPassword);
   const passwordHash = await bcrypt.hash(password, BCRYPT_ROUNDS);
-  await prisma.$transaction(async (tx) => {
+  const ended = await prisma.$transaction(async (tx) => {
     await tx.user.update({ where: { id: user.id }, data: { passwordHash } });
-    await revokeSessions(tx, user.id, 'password_changed', viewer.sessionId);
+    return revokeSessions(tx, user.id, 'password_changed', viewer.sessionId);
   });
+  announceEnded(user.id, ended);
 }
 
 export async function getUser(userId: number): Promise<User> {

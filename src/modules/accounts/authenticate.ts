@@ -24,7 +24,7 @@ export async function authenticate(credentials: Credentials): Promise<Authentica
     const key = await lookupKey(value);
     if (!key) return { viewer: null, problem: 'This API key is invalid, revoked or expired.' };
     touchKey(key.id);
-    return { viewer: { userId: key.userId, role: key.role, via: 'apiKey', apiKeyId: key.id, scopes: key.scopes } };
+    return { viewer: { userId: key.userId, role: key.role, via: 'apiKey', apiKeyId: key.id, scopes: key.scopes, expiresAt: key.expiresAt } };
   }
   if (credentials.bearer && looksLikeJwt(value)) {
     const claims = await verifyAccessToken(value);
@@ -36,7 +36,9 @@ export async function authenticate(credentials: Credentials): Promise<Authentica
     if (!session || session.revokedAt || session.userId !== claims.userId || session.user.disabledAt) {
       return { viewer: null, problem: 'This session has ended; log in again.' };
     }
-    return { viewer: { userId: claims.userId, role: session.user.role, via: 'session', sessionId: claims.sessionId, scopes: [] } };
+    return {
+      viewer: { userId: claims.userId, role: session.user.role, via: 'session', sessionId: claims.sessionId, scopes: [], expiresAt: claims.expiresAt },
+    };
   }
   return { viewer: null, problem: 'The credential is neither an access token nor an API key (lpf_…).' };
 }

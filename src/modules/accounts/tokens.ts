@@ -22,12 +22,12 @@ export async function signAccessToken(claims: AccessClaims): Promise<{ token: st
 }
 
 /** Returns the claims of a valid access token, or null (tampered, expired, wrong type). */
-export async function verifyAccessToken(token: string): Promise<AccessClaims | null> {
+export async function verifyAccessToken(token: string): Promise<(AccessClaims & { expiresAt: Date }) | null> {
   try {
-    const { payload } = await jwtVerify(token, runtime().secrets.jwtKey, { issuer: 'relais', algorithms: ['HS256'] });
+    const { payload } = await jwtVerify(token, runtime().secrets.jwtKey, { issuer: 'relais', algorithms: ['HS256'], requiredClaims: ['exp'] });
     if (payload.typ !== 'access' || typeof payload.sid !== 'string' || !payload.sub) return null;
     const userId = Number(payload.sub);
-    return Number.isSafeInteger(userId) ? { userId, sessionId: payload.sid } : null;
+    return Number.isSafeInteger(userId) ? { userId, sessionId: payload.sid, expiresAt: new Date(payload.exp! * 1000) } : null;
   } catch (err) {
     if (err instanceof joseErrors.JOSEError) return null;
     throw err;

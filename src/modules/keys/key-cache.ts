@@ -2,7 +2,7 @@ import { prisma, Prisma } from '../../db.js';
 import type { Role } from '../../generated/prisma/client.js';
 import { log } from '../../lib/logger.js';
 import { sha256 } from '../../lib/secrets.js';
-import { bus } from '../../bus.js';
+import { bus, publishLocal, type KeyChangedEvent } from '../../bus.js';
 
 /** What a request or a SOCKS5 connection needs to know about a key, without the database. */
 export interface CachedKey {
@@ -95,6 +95,52 @@ export async function preloadKeys(): Promise<number> {
     entries.get(row.hash)!.pinned = true;
   }
   return rows.length;
+}
+
+const sameLimit = (a: Prisma.Decimal | null, b: Prisma.Decimal | null) => (a === null || b === null ? a === b : a.equals(b));
+const sameKey = (a: CachedKey, b: CachedKey) =>
+  a.id === b.id &&
+  a.userId === b.userId &&
+  a.role === b.role &&
+  a.scopes.join(',') === b.scopes.join(',') &&
+  a.expiresAt?.getTime() === b.expiresAt?.getTime() &&
+  sameLimit(a.dailyLimit, b.dailyLimit) &&
+  sameLimit(a.weeklyLimit, b.weeklyLimit) &&
+  sameLimit(a.monthlyLimit, b.monthlyLimit);
+
+/**
+ * Reloads every active key after key events may have been missed (the bus lost Redis for a
+ * while). Each difference found is raised on this process's bus as the key:changed event it
+ * missed, so open connections of a revoked key are cut and subscribers hear of it.
+ */
+export async function resyncKeys(): Promise<number> {
+  const rows = await prisma.apiKey.findMany({ where: { active: true, kind: 'proxy' }, include: withOwner });
+  const now = Date.now();
+  const fresh = new Map(rows.map((row) => [row.hash, toCached(row)]));
+  const freshIds = new Set(rows.map((row) => row.id));
+  const knownIds = new Set<number>();
+  const changes: KeyChangedEvent[] = [];
+  for (const [hash, entry] of entries) {
+    if (!entry.pinned || !entry.key) continue;
+    const { id, userId } = entry.key;
+    knownIds.add(id);
+    const next = fresh.get(hash);
+    if (!next) {
+      entries.delete(hash);
+      changes.push({ apiKeyId: id, userId, change: freshIds.has(id) && next === undefined ? 'regenerated' : 'revoked', retiredHashes: [hash] });
+    } else if (!sameKey(entry.key, next)) {
+      changes.push({ apiKeyId: id, userId, change: 'updated', retiredHashes: [] });
+    } else {
+      fresh.delete(hash);
+    }
+  }
+  for (const [hash, key] of fresh) {
+    remember(hash, key, now);
+    entries.get(hash)!.pinned = true;
+    if (key && !knownIds.has(key.id)) changes.push({ apiKeyId: key.id, userId: key.userId, change: 'created', retiredHashes: [] });
+  }
+  for (const change of changes) publishLocal('key:changed', change);
+  return changes.length;
 }
 
 /** Puts a key (just created or changed) in memory at once, so it works on the next packet. */

@@ -9,7 +9,7 @@ import type { LedgerTransaction } from '../../generated/prisma/client.js';
 import * as ledger from './ledger.service.js';
 
 const TransactionTypeEnum = builder.enumType(TransactionType, { name: 'TransactionType' });
-const TransactionStatusEnum = builder.enumType(TransactionStatus, { name: 'TransactionStatus' });
+export const TransactionStatusEnum = builder.enumType(TransactionStatus, { name: 'TransactionStatus' });
 
 export const LedgerTransactionType = builder.prismaObject('LedgerTransaction', {
   name: 'Transaction',

@@ -57,7 +57,14 @@ export async function applyEntry(tx: Tx, entry: LedgerEntry): Promise<LedgerTran
 /** Tells subscribers about committed ledger rows; call after the transaction commits. */
 export function announce(rows: LedgerTransaction[]): void {
   for (const row of rows) {
-    void bus.publish('balance:changed', { userId: row.userId, balance: formatMoney(row.balanceAfter!), transactionId: row.id });
+    void bus.publish('balance:changed', {
+      userId: row.userId,
+      balance: formatMoney(row.balanceAfter!),
+      transactionId: row.id,
+      type: row.type,
+      amount: formatMoney(row.amount),
+      apiKeyId: row.apiKeyId,
+    });
   }
 }
 

@@ -52,6 +52,9 @@ export async function seedPricing(): Promise<void> {
         isDefault: true,
         tiers: { create: DEFAULT_GRID.tiers.map((t) => ({ minCredits: new Decimal(t.minCredits), rate: new Decimal(t.rate) })) },
       },
+    }).catch((err: unknown) => {
+      // Another instance starting at the same moment created it first.
+      if (!(err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2002')) throw err;
     });
   }
 }
