@@ -39,6 +39,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { createClient, type Client } from 'graphql-ws';
+import pg from 'pg';
 import WebSocket from 'ws';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -238,11 +239,14 @@ interface Server {
   url: string;
   pid: number;
   waitForLine<T>(what: string, pick: (line: string) => T | undefined, ms: number): Promise<T>;
+  /** The V8 inspector's WebSocket (the server runs with --inspect on a loopback port). */
+  inspector: string | null;
   stop(): Promise<void>;
 }
 
 async function startServer(env: NodeJS.ProcessEnv): Promise<Server> {
-  const child = spawn(process.execPath, ['bin/relais.mjs', 'serve'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // --inspect on an ephemeral loopback port: the memory figures run a full GC through it first.
+  const child = spawn(process.execPath, ['--inspect=127.0.0.1:0', 'bin/relais.mjs', 'serve'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: string[] = [];
   const waiters = new Set<() => void>();
   let tail = '';
@@ -283,6 +287,7 @@ async function startServer(env: NodeJS.ProcessEnv): Promise<Server> {
   return {
     url: `http://127.0.0.1:${listening}`,
     pid: child.pid!,
+    inspector: stderr.match(/Debugger listening on (ws:\/\/127\.0\.0\.1:\d+\/[\w-]+)/)?.[1] ?? null,
     waitForLine,
     async stop() {
       child.kill('SIGTERM');
@@ -360,10 +365,46 @@ async function inBatches<T, R>(items: T[], size: number, fn: (item: T) => Promis
   return out;
 }
 
-function memory(pid: number): { rss: number; anon: number } {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+interface Memory {
+  rss: number;
+  anon: number;
+  heapUsed: number;
+}
+
+/**
+ * The server's memory after a full garbage collection (through its inspector): VmRSS and RssAnon
+ * from /proc/<pid>/status, and V8's heapUsed.
+ */
+async function memory(server: Server): Promise<Memory> {
+  let heapUsed = NaN;
+  if (server.inspector) {
+    const socket = new WebSocket(server.inspector);
+    await new Promise((resolve, reject) => (socket.once('open', resolve), socket.once('error', reject)));
+    let id = 0;
+    const call = (method: string, params: Record<string, unknown> = {}) =>
+      new Promise<Record<string, unknown>>((resolve, reject) => {
+        const mine = ++id;
+        const onMessage = (data: WebSocket.RawData) => {
+          const m = JSON.parse(data.toString()) as { id?: number; result?: Record<string, unknown>; error?: { message: string } };
+          if (m.id !== mine) return;
+          socket.off('message', onMessage);
+          if (m.error) reject(new Error(m.error.message));
+          else resolve(m.result ?? {});
+        };
+        socket.on('message', onMessage);
+        socket.send(JSON.stringify({ id: mine, method, params }));
+      });
+    try {
+      await call('HeapProfiler.collectGarbage');
+      const r = (await call('Runtime.evaluate', { expression: 'process.memoryUsage().heapUsed', returnByValue: true })) as { result?: { value?: number } };
+      heapUsed = r.result?.value ?? NaN;
+    } finally {
+      socket.close();
+    }
+  }
+  const status = readFileSync(`/proc/${server.pid}/status`, 'utf8');
   const kb = (field: string) => Number(status.match(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm'))?.[1] ?? NaN);
-  return { rss: kb('VmRSS') * 1024, anon: kb('RssAnon') * 1024 };
+  return { rss: kb('VmRSS') * 1024, anon: kb('RssAnon') * 1024, heapUsed };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -453,17 +494,20 @@ const LEAN = 'subscription { balanceChanged { userId balance } }';
 interface Setup {
   env: NodeJS.ProcessEnv;
   adminLogin: { email: string; password: string };
-  /** Made by the first run, reused by the next (same database, tokens still valid). */
+  /** Made by the first run on this database, reused by the next (tokens still valid). */
   accounts?: { fan: Account; spread: Account[] };
 }
 
-/** One DATA_DIR (or DATABASE_URL) for every run; its administrator made once with the CLI. */
-function prepare(tmp: string): Setup {
+/** A database (DATA_DIR for PGlite, or `databaseUrl`) with an administrator made by the CLI. */
+function prepare(dataDir: string, databaseUrl: string | undefined): Setup {
   const suffix = `${process.pid}${Date.now().toString(36)}`;
   const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const name of ['REDIS_URL', 'REDIS_PREFIX', 'SMTP_URL', 'APP_SECRET', 'PUBLIC_URL']) delete env[name];
+  for (const name of ['DATABASE_URL', 'REDIS_URL', 'REDIS_PREFIX', 'SMTP_URL', 'PUBLIC_URL']) delete env[name];
   Object.assign(env, {
-    DATA_DIR: path.join(tmp, 'data'),
+    DATA_DIR: dataDir,
+    ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
+    // Shared by both instances of the Redis run: a token from one is valid on the other.
+    APP_SECRET: `bench-live-${suffix}-0123456789abcdef0123456789`,
     HOST: '127.0.0.1',
     PORT: '0',
     SOCKS_SHARED_PORT: '0',
@@ -484,17 +528,22 @@ function prepare(tmp: string): Setup {
   return { env, adminLogin };
 }
 
-async function run(label: string, setup: Setup, extraEnv: Record<string, string>): Promise<number[]> {
-  const env = { ...setup.env, ...extraEnv };
+/**
+ * One measured run: the subscribers on one instance. With `redis`, the writes go through a second
+ * instance on the same database, so each event travels writer → Redis → subscribers' instance
+ * (an instance hears its own events without Redis).
+ */
+async function run(label: string, setup: Setup, redis?: { url: string; prefix: string; writerDataDir: string }): Promise<number[]> {
+  const env: NodeJS.ProcessEnv = { ...setup.env, ...(redis ? { REDIS_URL: redis.url, REDIS_PREFIX: redis.prefix } : {}) };
   const p99s: number[] = [];
-  say(`\n== ${label}: ${env.DATABASE_URL ? 'PostgreSQL (DATABASE_URL)' : 'PGlite'}${extraEnv.REDIS_URL ? ', bus through Redis' : ', in-memory bus'} ==`);
+  say(`\n== ${label}: ${env.DATABASE_URL ? 'PostgreSQL' : 'PGlite'}, ${redis ? 'bus through Redis (writes on a second instance)' : 'in-memory bus'} ==`);
   let started = Date.now();
   const server = await startServer(env);
   say(`  server up in ${((Date.now() - started) / 1000).toFixed(1)} s (pid ${server.pid})`);
+  let writer: Server | null = null;
   const pool = new ClientPool(CLIENT_PROCS);
   try {
     started = Date.now();
-    const admin = await login(server.url, setup.adminLogin.email, setup.adminLogin.password);
     if (!setup.accounts) {
       const suffix = `${process.pid}${Date.now().toString(36)}`;
       const fan = await customer(server, `fan${suffix}@example.com`);
@@ -503,28 +552,37 @@ async function run(label: string, setup: Setup, extraEnv: Record<string, string>
       say(`  accounts ready in ${((Date.now() - started) / 1000).toFixed(1)} s (1 + ${SPREAD_ACCOUNTS} customers registered and verified, 1 administrator)`);
     }
     const { fan, spread } = setup.accounts;
+    // After the accounts: the verification mails are logged by whichever instance sends them.
+    if (redis) {
+      started = Date.now();
+      writer = await startServer({ ...env, DATA_DIR: redis.writerDataDir });
+      say(`  writer instance up in ${((Date.now() - started) / 1000).toFixed(1)} s (pid ${writer.pid})`);
+    }
+    const writeUrl = (writer ?? server).url;
+    const admin = await login(writeUrl, setup.adminLogin.email, setup.adminLogin.password);
 
     // 1. fan-out, subscribed like the dashboard
     await sleep(2000);
-    const before = memory(server.pid);
+    const before = await memory(server);
     let t0 = Date.now();
     const conn = await pool.connect(server.url.replace(/^http/, 'ws') + '/graphql', Array(SUBSCRIBERS).fill(fan.token));
     say(`  ${conn.ok} subscribers connected in ${Date.now() - t0} ms${conn.failed ? `, ${conn.failed} failed (${conn.firstError})` : ''} (${CLIENT_PROCS} client processes)`);
     await pool.subscribe(FULL);
-    await warmUp(pool, server.url, admin, [{ userId: fan.id, subscribers: conn.ok }]);
+    await warmUp(pool, writeUrl, admin, [{ userId: fan.id, subscribers: conn.ok }]);
     await sleep(2000);
-    const after = memory(server.pid);
+    const after = await memory(server);
+    const mib = (v: number) => (v / 2 ** 20).toFixed(1);
     const per = (a: number, b: number) => `${((b - a) / conn.ok / 1024).toFixed(1)} KiB`;
-    say(`  server memory: RSS ${(before.rss / 2 ** 20).toFixed(0)} → ${(after.rss / 2 ** 20).toFixed(0)} MiB, RssAnon ${(before.anon / 2 ** 20).toFixed(0)} → ${(after.anon / 2 ** 20).toFixed(0)} MiB`);
-    say(`  per subscriber (socket + subscription): RSS ${per(before.rss, after.rss)}, RssAnon ${per(before.anon, after.anon)}`);
+    say(`  server memory after a full GC: RSS ${mib(before.rss)} → ${mib(after.rss)} MiB, RssAnon ${mib(before.anon)} → ${mib(after.anon)} MiB, V8 heap used ${mib(before.heapUsed)} → ${mib(after.heapUsed)} MiB`);
+    say(`  per subscriber (socket + subscription): RSS ${per(before.rss, after.rss)}, RssAnon ${per(before.anon, after.anon)}, V8 heap ${per(before.heapUsed, after.heapUsed)}`);
 
     const fanTargets = Array.from({ length: FANOUT_WRITES }, () => ({ userId: fan.id, subscribers: conn.ok }));
-    p99s.push(summarize(`fan-out: ${conn.ok} subscribers on one account, balance + ledger row, ${FANOUT_WRITES} writes`, await measureWrites(pool, server.url, admin, fanTargets)).p99);
+    p99s.push(summarize(`fan-out: ${conn.ok} subscribers on one account, balance + ledger row, ${FANOUT_WRITES} writes`, await measureWrites(pool, writeUrl, admin, fanTargets)).p99);
 
     // 2. the same sockets, balance only
     await pool.subscribe(LEAN);
-    await warmUp(pool, server.url, admin, [{ userId: fan.id, subscribers: conn.ok }]);
-    p99s.push(summarize(`fan-out: ${conn.ok} subscribers on one account, balance only, ${FANOUT_WRITES} writes`, await measureWrites(pool, server.url, admin, fanTargets)).p99);
+    await warmUp(pool, writeUrl, admin, [{ userId: fan.id, subscribers: conn.ok }]);
+    p99s.push(summarize(`fan-out: ${conn.ok} subscribers on one account, balance only, ${FANOUT_WRITES} writes`, await measureWrites(pool, writeUrl, admin, fanTargets)).p99);
     await pool.close();
 
     // 3. spread over accounts
@@ -536,20 +594,43 @@ async function run(label: string, setup: Setup, extraEnv: Record<string, string>
     await pool.subscribe(FULL);
     // Each account's subscribers sit in every client process (tokens dealt round-robin).
     const spreadTargets = spread.map((a) => ({ userId: a.id, subscribers: perAccount }));
-    await warmUp(pool, server.url, admin, spreadTargets);
+    await warmUp(pool, writeUrl, admin, spreadTargets);
     const rounds = Array.from({ length: SPREAD_ROUNDS }, () => spreadTargets).flat();
     p99s.push(
       summarize(
         `spread: ${SPREAD_ACCOUNTS} accounts × ${perAccount} subscribers, balance + ledger row, ${rounds.length} writes (each to ${perAccount})`,
-        await measureWrites(pool, server.url, admin, rounds),
+        await measureWrites(pool, writeUrl, admin, rounds),
       ).p99,
     );
     await pool.close();
   } finally {
     pool.stop();
+    await writer?.stop();
     await server.stop();
   }
   return p99s;
+}
+
+/** A fresh database on the PostgreSQL server at `adminUrl`, or null when it does not answer. */
+async function freshPostgres(adminUrl: string): Promise<{ url: string; drop(): Promise<void> } | null> {
+  const name = `relais_bench_live_${process.pid}_${Date.now().toString(36)}`;
+  const exec = async (sql: string) => {
+    const client = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 2000 });
+    await client.connect();
+    try {
+      await client.query(sql);
+    } finally {
+      await client.end();
+    }
+  };
+  try {
+    await exec(`CREATE DATABASE ${name}`);
+  } catch {
+    return null;
+  }
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return { url: url.toString(), drop: () => exec(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
 }
 
 function redisReachable(url: string): Promise<boolean> {
@@ -569,15 +650,34 @@ async function main(): Promise<void> {
   say(`bench:live — ${SUBSCRIBERS} graphql-ws subscribers on one Relais instance (node ${process.version}, ${os.cpus().length} CPUs, load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')})`);
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'relais-bench-live-'));
   const results: [string, number[]][] = [];
+  let dropDatabase: (() => Promise<void>) | null = null;
   try {
-    const setup = prepare(tmp);
-    results.push(['in-memory bus', await run('in-memory bus', setup, {})]);
+    const given = process.env.DATABASE_URL;
+    const setup = prepare(path.join(tmp, 'data'), given);
+    results.push(['in-memory bus', await run('in-memory bus', setup)]);
+
     const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
     if (process.env.BENCH_LIVE_NO_REDIS === '1') say('\n(Redis run skipped: BENCH_LIVE_NO_REDIS=1)');
-    else if (await redisReachable(redisUrl)) {
-      results.push(['Redis bus', await run('Redis bus', setup, { REDIS_URL: redisUrl, REDIS_PREFIX: `relais-bench-${process.pid}:` })]);
-    } else say(`\n(Redis run skipped: ${redisUrl} not reachable)`);
+    else if (!(await redisReachable(redisUrl))) say(`\n(Redis run skipped: ${redisUrl} not reachable)`);
+    else {
+      // Two instances need a database both can open: DATABASE_URL, or a fresh one on the local
+      // PostgreSQL (PGlite belongs to one process).
+      let redisSetup: Setup | null = given ? setup : null;
+      if (!redisSetup) {
+        const fresh = await freshPostgres(process.env.BENCH_POSTGRES_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres');
+        if (fresh) {
+          dropDatabase = fresh.drop;
+          redisSetup = prepare(path.join(tmp, 'data-redis'), fresh.url);
+        }
+      }
+      if (!redisSetup) say('\n(Redis run skipped: two instances need PostgreSQL; set DATABASE_URL or BENCH_POSTGRES_URL)');
+      else {
+        const redis = { url: redisUrl, prefix: `relais-bench-${process.pid}:`, writerDataDir: path.join(tmp, 'data-writer') };
+        results.push(['Redis bus', await run('Redis bus', redisSetup, redis)]);
+      }
+    }
   } finally {
+    await dropDatabase?.().catch((err: unknown) => say(`(could not drop the bench database: ${(err as Error).message})`));
     rmSync(tmp, { recursive: true, force: true });
   }
   say(`\nTarget: p99 (ledger write → delivery) < ${TARGET_P99_MS} ms on every scenario.`);

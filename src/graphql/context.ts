@@ -7,6 +7,8 @@ export interface Viewer {
   via: 'session' | 'apiKey';
   sessionId?: string;
   apiKeyId?: number;
+  /** SHA-256 of the API key presented: a regenerated key keeps its id but not its hash. */
+  apiKeyHash?: string;
   /** Scopes of the API key; empty means every scope. Sessions have every scope. */
   scopes: readonly string[];
   /** When the credential stops working by itself (access token `exp`, key expiry); null: never. */

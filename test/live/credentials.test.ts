@@ -5,7 +5,7 @@ import { prisma } from '../../src/db.js';
 import { runtime } from '../../src/runtime.js';
 import { sha256 } from '../../src/lib/secrets.js';
 import { refreshKey } from '../../src/modules/keys/key-cache.js';
-import { recheckSessions, watchedCredentials } from '../../src/modules/live/credential-watch.js';
+import { recheckSessions, watchCredential, watchedCredentials } from '../../src/modules/live/credential-watch.js';
 import { liveSubscriptionCount } from '../../src/modules/live/live.service.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { startSmtp, tokenFrom, type TestSmtp } from '../helpers/smtp.js';
@@ -178,6 +178,20 @@ describe('a credential that stops being valid ends the socket and its subscripti
     expect(await recheckSessions()).toBe(1);
     await expectForbiddenClose(a.live, since);
     await stillOpen(alice, b.sub, '1');
+  });
+
+  it('a credential revoked between its check and the start of its watch ends the watch at once', async () => {
+    const alice = await verifiedUser(server, smtp);
+    const { key, apiKey } = await createKeyOk(server, alice);
+    await server.ok(RevokeKey, { id: apiKey.id }, { token: alice.accessToken });
+    // The viewer an in-flight request authenticated just before the revocation.
+    const keyWatch = watchCredential({ userId: Number(alice.id), role: 'user', via: 'apiKey', apiKeyId: Number(apiKey.id), apiKeyHash: sha256(key), scopes: [] });
+    expect(keyWatch.signal.aborted).toBe(true);
+    const other = await loginOk(server, alice.email, alice.password);
+    const sessionId = decodeJwt(other.accessToken).sid as string;
+    await server.ok(Logout, {}, { token: other.accessToken });
+    const sessionWatch = watchCredential({ userId: Number(alice.id), role: 'user', via: 'session', sessionId, scopes: [] });
+    await until(() => sessionWatch.signal.aborted, 2000, 'the session watch to end');
   });
 
   it('forgets the credential of a closed connection (no watch left behind)', async () => {

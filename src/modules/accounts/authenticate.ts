@@ -1,4 +1,5 @@
 import { prisma } from '../../db.js';
+import { sha256 } from '../../lib/secrets.js';
 import type { Viewer } from '../../graphql/context.js';
 import { lookupKey, touchKey } from '../keys/key-cache.js';
 import { isKeyShaped } from '../keys/key-format.js';
@@ -24,7 +25,9 @@ export async function authenticate(credentials: Credentials): Promise<Authentica
     const key = await lookupKey(value);
     if (!key) return { viewer: null, problem: 'This API key is invalid, revoked or expired.' };
     touchKey(key.id);
-    return { viewer: { userId: key.userId, role: key.role, via: 'apiKey', apiKeyId: key.id, scopes: key.scopes, expiresAt: key.expiresAt } };
+    return {
+      viewer: { userId: key.userId, role: key.role, via: 'apiKey', apiKeyId: key.id, apiKeyHash: sha256(value), scopes: key.scopes, expiresAt: key.expiresAt },
+    };
   }
   if (credentials.bearer && looksLikeJwt(value)) {
     const claims = await verifyAccessToken(value);

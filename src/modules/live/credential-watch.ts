@@ -1,5 +1,7 @@
 import { prisma } from '../../db.js';
 import { bus } from '../../bus.js';
+import { log } from '../../lib/logger.js';
+import { peekKeyHash } from '../keys/key-cache.js';
 import type { Viewer } from '../../graphql/context.js';
 
 /**
@@ -60,7 +62,25 @@ export function watchCredential(viewer: Viewer): CredentialWatch {
   if (!set) watches.set(watch.id, (set = new Set()));
   set.add(watch);
   if (viewer.expiresAt) armExpiry(watch, viewer.expiresAt.getTime());
+  recheck(watch, viewer);
   return { signal: watch.controller.signal, dispose: () => forget(watch) };
+}
+
+/**
+ * The credential was checked a moment before the watch began: a revocation in between raised
+ * its event before anyone listened. Check again now that the watch is in place.
+ */
+function recheck(watch: Watch, viewer: Viewer): void {
+  if (viewer.via === 'apiKey') {
+    if (viewer.apiKeyHash !== undefined && peekKeyHash(viewer.apiKeyHash) === null) forget(watch, 'API key revoked');
+    return;
+  }
+  prisma.session
+    .findUnique({ where: { id: viewer.sessionId }, select: { revokedAt: true } })
+    .then((session) => {
+      if (!session || session.revokedAt) forget(watch, 'session ended');
+    })
+    .catch((err: unknown) => log.warn({ err }, 'credential re-check failed'));
 }
 
 /** Listens for key and session events (from this instance or, through Redis, any other). */

@@ -34,6 +34,10 @@ export function liveEvents<C extends Channel>(
   return new Repeater<Payload<C>>(async (push, stop) => {
     const own = credentialEnded ? null : watchCredential(viewer);
     const signal = credentialEnded ?? own!.signal;
+    if (signal.aborted) {
+      own?.dispose();
+      return stop();
+    }
     const onAbort = () => stop();
     signal.addEventListener('abort', onAbort, { once: true });
     const source = (bus as { subscribe(channel: C): AsyncIterable<Payload<C>> }).subscribe(channel)[Symbol.asyncIterator]();
