@@ -1,13 +1,13 @@
 /**
  * `npm run bench:live`: 1,000 concurrent graphql-ws subscribers on one Relais instance, the time
  * from a ledger write to its delivery at every subscriber, and the server's memory per subscriber.
- * Target: p99 under 100 ms. Bounded: about a minute and a half with both runs.
+ * Target: p99 under 100 ms. Bounded: about 1½ minutes with both runs.
  *
- * - The server is the product as it runs: `node bin/relais.mjs serve` on a temp DATA_DIR (PGlite),
+ * - The server is the product as it runs: `node bin/relais.mjs serve` (with --inspect on a
+ *   loopback port, used only to run a full GC before reading memory) on a temp DATA_DIR (PGlite),
  *   or on DATABASE_URL when set; PORT=0, the port read from the "relais listening" log line. An
  *   administrator is made with `relais admin create` before it starts (PGlite is single-process);
- *   customers register, verify the mail (logged without SMTP_URL) and log in over GraphQL. The
- *   Redis run restarts the server on the same database and reuses them.
+ *   customers register, verify the mail (logged without SMTP_URL) and log in over GraphQL.
  * - Subscribers: graphql-ws clients (the `graphql-ws` package over `ws`), one WebSocket each,
  *   spread over BENCH_LIVE_PROCS child processes (default 2) so that one client event loop does
  *   not queue 1,000 deliveries behind each other and add its own delay to the figures.
@@ -17,19 +17,22 @@
  * - Latency, per delivery: from the ledger row's `createdAt` (set inside the write's database
  *   transaction, so at or before the commit; same host, same clock) to the moment the client
  *   process parsed the message; also from the bench sending the mutation, an upper bound that adds
- *   HTTP and GraphQL parsing.
- * - Memory: VmRSS and RssAnon (the anonymous part: JS heap, malloc, socket buffers) from
- *   /proc/<pid>/status of the server, after 2 s of quiet before the clients connect and again with
- *   1,000 subscribed; the difference divided by 1,000.
+ *   HTTP and GraphQL parsing. And the server's CPU time per write.
+ * - Memory: after a full GC, VmRSS and RssAnon from /proc/<pid>/status and V8's heapUsed, before
+ *   the clients connect and with 1,000 subscribed; the difference divided by 1,000.
  *
  * Scenarios, each on 1,000 subscribers:
  * 1. fan-out: all on one account, subscribed the way the dashboard is (balance and the ledger row:
  *    `transaction { id amount createdAt }`), so one write is delivered 1,000 times;
- * 2. the same sockets resubscribed to the balance only (no ledger-row lookup per delivery);
+ * 2. the same sockets resubscribed to the balance only;
  * 3. spread: 50 accounts × 20 subscribers (each with its own account's token), writes round-robin,
  *    so each write reaches 20 subscribers while 980 others must ignore it.
- * With Redis reachable (REDIS_URL or 127.0.0.1:6379), all of it again with REDIS_URL set: the
- * event then goes to Redis and back before delivery. BENCH_LIVE_NO_REDIS=1 skips that run.
+ * With Redis reachable (REDIS_URL or 127.0.0.1:6379), all of it again through Redis: two instances
+ * with REDIS_URL on one PostgreSQL (DATABASE_URL, or a fresh database on BENCH_POSTGRES_URL,
+ * default the local server, dropped at the end), subscribers on one, writes through the other, so
+ * every event goes writer → Redis → subscribers' instance (an instance hears its own events
+ * without Redis). Skipped when Redis or PostgreSQL does not answer, or with BENCH_LIVE_NO_REDIS=1.
+ * BENCH_LIVE_PROFILE=DIR runs the servers under `node --cpu-prof` into DIR (see bench/cpuprofile-top.ts).
  */
 import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -246,7 +249,8 @@ interface Server {
 
 async function startServer(env: NodeJS.ProcessEnv): Promise<Server> {
   // --inspect on an ephemeral loopback port: the memory figures run a full GC through it first.
-  const child = spawn(process.execPath, ['--inspect=127.0.0.1:0', 'bin/relais.mjs', 'serve'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const profile = process.env.BENCH_LIVE_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(process.env.BENCH_LIVE_PROFILE)}`] : [];
+  const child = spawn(process.execPath, ['--inspect=127.0.0.1:0', ...profile, 'bin/relais.mjs', 'serve'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: string[] = [];
   const waiters = new Set<() => void>();
   let tail = '';
@@ -441,6 +445,17 @@ interface Figures {
   fromCommit: number[];
   fromRequest: number[];
   roundTrip: number[];
+  /** CPU time (user + system) of the subscribers' server process over the measured writes. */
+  serverCpuMs: number;
+  writes: number;
+}
+
+const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
+function cpuMs(pid: number): number {
+  // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK;
 }
 
 function summarize(label: string, f: Figures): { p99: number } {
@@ -452,13 +467,15 @@ function summarize(label: string, f: Figures): { p99: number } {
   say(`    ledger write (createdAt) → delivery: p50 ${ms(quantile(a, 0.5))}  p99 ${ms(quantile(a, 0.99))}  max ${ms(a[a.length - 1] ?? NaN)}`);
   say(`    mutation sent → delivery:            p50 ${ms(quantile(b, 0.5))}  p99 ${ms(quantile(b, 0.99))}  max ${ms(b[b.length - 1] ?? NaN)}`);
   say(`    adjustBalance round trip:            p50 ${ms(quantile(rt, 0.5))}  p99 ${ms(quantile(rt, 0.99))}`);
+  say(`    subscribers' server CPU: ${(f.serverCpuMs / f.writes).toFixed(1)} ms per write, ${((f.serverCpuMs * 1000) / Math.max(1, f.deliveries)).toFixed(0)} µs per delivery`);
   const p99 = quantile(a, 0.99);
   say(`    target p99 < ${TARGET_P99_MS} ms: ${p99 < TARGET_P99_MS ? 'met' : 'NOT met'}`);
   return { p99 };
 }
 
-async function measureWrites(pool: ClientPool, url: string, admin: Account, targets: { userId: string; subscribers: number }[]): Promise<Figures> {
-  const f: Figures = { deliveries: 0, missing: 0, fromCommit: [], fromRequest: [], roundTrip: [] };
+async function measureWrites(pool: ClientPool, server: Server, url: string, admin: Account, targets: { userId: string; subscribers: number }[]): Promise<Figures> {
+  const f: Figures = { deliveries: 0, missing: 0, fromCommit: [], fromRequest: [], roundTrip: [], serverCpuMs: 0, writes: targets.length };
+  const cpu0 = cpuMs(server.pid);
   for (const t of targets) {
     const w = await write(url, admin, t.userId, t.subscribers);
     const got = await pool.waitFor(w.key, w.expected, WRITE_TIMEOUT_MS);
@@ -471,6 +488,7 @@ async function measureWrites(pool: ClientPool, url: string, admin: Account, targ
     }
     await sleep(20);
   }
+  f.serverCpuMs = cpuMs(server.pid) - cpu0;
   return f;
 }
 
@@ -577,12 +595,12 @@ async function run(label: string, setup: Setup, redis?: { url: string; prefix: s
     say(`  per subscriber (socket + subscription): RSS ${per(before.rss, after.rss)}, RssAnon ${per(before.anon, after.anon)}, V8 heap ${per(before.heapUsed, after.heapUsed)}`);
 
     const fanTargets = Array.from({ length: FANOUT_WRITES }, () => ({ userId: fan.id, subscribers: conn.ok }));
-    p99s.push(summarize(`fan-out: ${conn.ok} subscribers on one account, balance + ledger row, ${FANOUT_WRITES} writes`, await measureWrites(pool, writeUrl, admin, fanTargets)).p99);
+    p99s.push(summarize(`fan-out: ${conn.ok} subscribers on one account, balance + ledger row, ${FANOUT_WRITES} writes`, await measureWrites(pool, server, writeUrl, admin, fanTargets)).p99);
 
     // 2. the same sockets, balance only
     await pool.subscribe(LEAN);
     await warmUp(pool, writeUrl, admin, [{ userId: fan.id, subscribers: conn.ok }]);
-    p99s.push(summarize(`fan-out: ${conn.ok} subscribers on one account, balance only, ${FANOUT_WRITES} writes`, await measureWrites(pool, writeUrl, admin, fanTargets)).p99);
+    p99s.push(summarize(`fan-out: ${conn.ok} subscribers on one account, balance only, ${FANOUT_WRITES} writes`, await measureWrites(pool, server, writeUrl, admin, fanTargets)).p99);
     await pool.close();
 
     // 3. spread over accounts
@@ -599,7 +617,7 @@ async function run(label: string, setup: Setup, redis?: { url: string; prefix: s
     p99s.push(
       summarize(
         `spread: ${SPREAD_ACCOUNTS} accounts × ${perAccount} subscribers, balance + ledger row, ${rounds.length} writes (each to ${perAccount})`,
-        await measureWrites(pool, writeUrl, admin, rounds),
+        await measureWrites(pool, server, writeUrl, admin, rounds),
       ).p99,
     );
     await pool.close();

@@ -150,6 +150,17 @@ const target = {
 
 export const bus = createPubSub<BusChannels>({ eventTarget: target as never });
 
+/**
+ * Calls `handler` synchronously with every event of `channel` this process hears, without the
+ * async iterator `bus.subscribe` wraps each listener in: for consumers that fan one listener
+ * out to many (live subscriptions). Returns the function that stops it.
+ */
+export function onBus<C extends keyof BusChannels>(channel: C, handler: (event: BusChannels[C][0]) => void): () => void {
+  const listener: Listener = (event) => handler(event.detail as BusChannels[C][0]);
+  target.addEventListener(channel, listener);
+  return () => target.removeEventListener(channel, listener);
+}
+
 /** Raises an event in this process only (state re-synchronised after a Redis reconnect). */
 export function publishLocal<C extends keyof BusChannels>(channel: C, ...args: BusChannels[C]): void {
   const json = serialize(channel, args[0]);

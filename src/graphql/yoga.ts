@@ -8,6 +8,7 @@ import { syncLocale } from '../modules/accounts/accounts.service.js';
 import { parseLocale, toLocale } from '../modules/accounts/account-mails.js';
 import type { Context, RequestInfo } from './context.js';
 import { schema } from './schema.js';
+import { shareSubscriptionResults } from './shared-subscriptions.js';
 
 export interface ServerContext {
   ip?: string | null;
@@ -120,6 +121,7 @@ export function buildYoga(): RelaisYoga {
         blockFieldSuggestion: { enabled: false },
       }),
       hideFieldSuggestions,
+      shareSubscriptionResults,
     ],
   });
 }

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'v
 import { bus } from '../../src/bus.js';
 import { prisma } from '../../src/db.js';
 import { liveSubscriptionCount } from '../../src/modules/live/live.service.js';
+import { subscriptionExecutions } from '../../src/graphql/shared-subscriptions.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { startSmtp, type TestSmtp } from '../helpers/smtp.js';
 import { adminUser, createKeyOk, verifiedUser, type TestUser } from '../helpers/fixtures.js';
@@ -82,9 +83,12 @@ describe('balanceChanged', () => {
     await listening(before, 5);
     const loads = vi.spyOn(prisma.ledgerTransaction, 'findUniqueOrThrow');
     onTestFinished(() => loads.mockRestore());
+    const executions = subscriptionExecutions();
     await credit(alice, '1');
     for (const sub of subs) expect((await sub.next()).data!.balanceChanged.balance).toBe('1.000000');
     expect(loads).toHaveBeenCalledTimes(1);
+    // The five identical subscriptions of one viewer share one execution of the event.
+    expect(subscriptionExecutions() - executions).toBe(1);
   });
 
   it("never shows one user's balance changes to another", async () => {

@@ -122,7 +122,7 @@ async function accountEvents<C extends AccountChannel>(
 ): Promise<AsyncIterable<BusChannels[C][0]>> {
   const viewer = viewerOf(ctx);
   const userId = await subscriptionTarget(viewer, userIdArg == null ? null : toDbId(userIdArg, 'userId'));
-  return liveEvents(viewer, ctx.credentialEnded, channel, (e) => e.userId === userId && keep(e));
+  return liveEvents(viewer, ctx.credentialEnded, channel, userId, keep);
 }
 
 builder.subscriptionFields((t) => ({
