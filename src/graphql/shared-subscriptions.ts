@@ -8,10 +8,10 @@ type Result = ExecutionResult | Promise<ExecutionResult>;
  * Runs a subscription's operation once per event for all the subscribers that would get the
  * same result, instead of once per subscriber: a thousand dashboards open on one account cost
  * one execution per balance change, then a thousand sends. Results are shared between
- * subscriptions with the same document, operation and variables whose viewers see the same
- * thing (same account, role and scopes). Events are the bus's payload objects, delivered as the
- * same object to every listener of this process, so a WeakMap keyed by the event holds each
- * event's results for exactly as long as someone may still read them.
+ * subscriptions with the same document, operation and variables whose contexts are alike
+ * (`shareKey`). Events are the bus's payload objects, delivered as the same object to every
+ * listener of this process, so a WeakMap keyed by the event holds each event's results for
+ * exactly as long as someone may still read them.
  */
 const resultsByEvent = new WeakMap<object, Map<string, Result>>();
 const documentIds = new WeakMap<object, number>();
@@ -20,12 +20,16 @@ let nextDocumentId = 1;
 function shareKey(args: ExecutionArgs): string {
   let documentId = documentIds.get(args.document);
   if (documentId === undefined) documentIds.set(args.document, (documentId = nextDocumentId++));
-  const viewer = (args.contextValue as Context | undefined)?.viewer;
+  const context = args.contextValue as Context | undefined;
+  const viewer = context?.viewer;
+  // Everything a resolver could read from the context to shape a result: who (account, role,
+  // credential and its scopes) and the locale messages are written in.
   return [
     documentId,
     args.operationName ?? '',
     JSON.stringify(args.variableValues ?? {}),
-    viewer ? `${viewer.userId}:${viewer.role}:${viewer.scopes.join(',')}` : '-',
+    viewer ? `${viewer.userId}:${viewer.role}:${viewer.via}:${viewer.apiKeyId ?? ''}:${viewer.scopes.join(',')}` : '-',
+    context?.request.locale ?? '',
   ].join('\u0000');
 }
 
