@@ -7,6 +7,22 @@
  */
 import { createEgressPolicy, createSocksServer, type Grant } from '../src/socks/index.js';
 
+// BENCH_CORE_HEAP=1 loads what the app's process holds besides the SOCKS server (the GraphQL
+// schema with its resolvers, Prisma's client, the services) without using it: the same code on
+// the app's heap, to tell what the heap costs per connection from what metering costs.
+if (process.env.BENCH_CORE_HEAP === '1') {
+  const { loadConfig } = await import('../src/config.js');
+  const { connectDatabase } = await import('../src/db.js');
+  const { initRuntime } = await import('../src/runtime.js');
+  const { buildYoga } = await import('../src/graphql/yoga.js');
+  const { mkdtempSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const config = loadConfig({ DATA_DIR: mkdtempSync(`${tmpdir()}/relais-core-heap-`), LOG_LEVEL: 'silent' });
+  initRuntime(config);
+  await connectDatabase(config);
+  buildYoga();
+}
+
 const grant: Grant = {
   key: 'bench',
   route: () => ({ kind: 'direct' }),
