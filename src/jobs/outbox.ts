@@ -7,6 +7,14 @@ export type JobHandler = (payload: Prisma.JsonValue) => Promise<void>;
 
 const MAX_ATTEMPTS = 8;
 const STALE_AFTER_MS = 5 * 60_000;
+/**
+ * The runner sleeps until its next pending job is due, and jobs enqueued in this process wake
+ * it (notifyOutbox). This slow poll finds what it cannot hear about: jobs enqueued by another
+ * instance or by the CLI, and 'running' jobs of a crashed instance whose lock went stale (STALE_AFTER_MS).
+ */
+const SAFETY_POLL_MS = 15_000;
+/** After a failed pass (database unreachable), try again soon rather than at the safety poll. */
+const RETRY_AFTER_ERROR_MS = 1000;
 const handlers = new Map<string, JobHandler>();
 let wake: (() => void) | null = null;
 
@@ -19,19 +27,20 @@ export async function enqueueJob(tx: Tx, kind: string, payload: Prisma.InputJson
   await tx.outboxJob.create({ data: { kind, payload } });
 }
 
-/** Asks the runner to look for work now instead of at its next tick. */
+/** Asks the runner to look for work now: call it after the transaction that enqueued a job commits. */
 export function notifyOutbox(): void {
   wake?.();
 }
 
 /**
  * Claims due jobs with SKIP LOCKED (several instances share the table), runs them, and
- * retries failures with exponential backoff up to MAX_ATTEMPTS.
+ * retries failures with exponential backoff up to MAX_ATTEMPTS. Between passes it waits for
+ * notifyOutbox, the next job's run_at, or the safety poll, whichever comes first.
  */
-export function createOutboxRunner({ intervalMs = 1000 }: { intervalMs?: number } = {}) {
+export function createOutboxRunner({ safetyPollMs = SAFETY_POLL_MS }: { safetyPollMs?: number } = {}) {
   const worker = `${hostname()}:${process.pid}`;
   let running = false;
-  let timer: NodeJS.Timeout | null = null;
+  let timer: NodeJS.Timeout | undefined;
   let pass: Promise<void> = Promise.resolve();
   let again = false;
 
@@ -68,17 +77,34 @@ export function createOutboxRunner({ intervalMs = 1000 }: { intervalMs?: number 
     return jobs.length;
   }
 
+  /** Milliseconds until the next pending job is due (null: none), on the database's clock like the claim. */
+  async function untilNextJob(): Promise<number | null> {
+    const [row] = await prisma.$queryRaw<{ ms: number | null }[]>`
+      SELECT (EXTRACT(EPOCH FROM MIN(run_at) - now()) * 1000)::float8 AS ms FROM outbox WHERE status = 'pending'`;
+    return row?.ms ?? null;
+  }
+
   function schedule(): void {
     if (!running) return;
     if (again) return;
     again = true;
     pass = pass.then(async () => {
       again = false;
+      // This pass arms the one timer when it ends.
+      clearTimeout(timer);
+      let delay = safetyPollMs;
       try {
         while (running && (await runOnce()) > 0);
+        const next = running ? await untilNextJob() : null;
+        if (next !== null) delay = Math.min(Math.max(Math.ceil(next), 0), safetyPollMs);
       } catch (err) {
-        if (running) log.error({ err }, 'outbox pass failed');
+        if (!running) return;
+        log.error({ err }, 'outbox pass failed');
+        delay = RETRY_AFTER_ERROR_MS;
       }
+      if (!running) return;
+      timer = setTimeout(schedule, delay);
+      timer.unref();
     });
   }
 
@@ -86,14 +112,12 @@ export function createOutboxRunner({ intervalMs = 1000 }: { intervalMs?: number 
     start() {
       running = true;
       wake = schedule;
-      timer = setInterval(schedule, intervalMs);
-      timer.unref();
       schedule();
     },
     async stop() {
       running = false;
       if (wake === schedule) wake = null;
-      if (timer) clearInterval(timer);
+      clearTimeout(timer);
       await pass;
     },
   };
