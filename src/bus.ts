@@ -1,5 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { createPubSub } from 'graphql-yoga';
+import type { MessagePort } from 'node:worker_threads';
+// graphql-yoga's pub/sub from its own package: the SOCKS worker thread loads this module, and
+// need not load the rest of yoga (5 MB of its heap).
+import { createPubSub } from '@graphql-yoga/subscription';
 import { Redis } from 'ioredis';
 import { log } from './lib/logger.js';
 
@@ -93,6 +96,13 @@ type ListenerArg = Listener | { handleEvent: Listener } | null;
 const listeners = new Map<string, Set<Listener>>();
 /** Redis connections this process publishes to (one per Redis URL and prefix). */
 const links = new Map<string, RedisLink>();
+/** Other threads of this process whose buses are bridged to this one (`bridgeBus`): local, like this thread's listeners. */
+const threads = new Set<MessagePort>();
+
+/** Hands an event to the other threads of this process, except the one it came from. */
+function shareWithThreads(topic: string, json: string, from?: MessagePort): void {
+  for (const port of threads) if (port !== from) port.postMessage({ c: topic, p: json });
+}
 
 function deliver(topic: string, detail: unknown): void {
   const set = listeners.get(topic);
@@ -143,6 +153,7 @@ const target = {
     if (json === null) return false;
     // Listeners here get the payload as the other instances do: parsed from JSON.
     if (listeners.has(event.type)) deliver(event.type, JSON.parse(json));
+    shareWithThreads(event.type, json);
     for (const link of links.values()) link.send(event.type, json);
     return true;
   },
@@ -161,10 +172,32 @@ export function onBus<C extends keyof BusChannels>(channel: C, handler: (event: 
   return () => target.removeEventListener(channel, listener);
 }
 
-/** Raises an event in this process only (state re-synchronised after a Redis reconnect). */
+/** Raises an event in this process only, all its threads (state re-synchronised after a Redis reconnect). */
 export function publishLocal<C extends keyof BusChannels>(channel: C, ...args: BusChannels[C]): void {
   const json = serialize(channel, args[0]);
-  if (json !== null && listeners.has(channel)) deliver(channel, JSON.parse(json));
+  if (json === null) return;
+  if (listeners.has(channel)) deliver(channel, JSON.parse(json));
+  shareWithThreads(channel, json);
+}
+
+/**
+ * Joins this thread's bus with another thread's over `port` (both threads call it): each hears
+ * the other's events as its own, and events of a thread without Redis reach the other instances
+ * through the one that has it. Returns what undoes it.
+ */
+export function bridgeBus(port: MessagePort): () => void {
+  threads.add(port);
+  port.on('message', ({ c: topic, p: json }: { c: string; p: string }) => {
+    if (listeners.has(topic)) deliver(topic, JSON.parse(json));
+    shareWithThreads(topic, json, port);
+    for (const link of links.values()) link.send(topic, json);
+  });
+  // The bridge alone must not keep a thread alive.
+  port.unref();
+  return () => {
+    threads.delete(port);
+    port.close();
+  };
 }
 
 export type RedisHealth = 'ok' | 'unreachable';
@@ -302,6 +335,7 @@ function createRedisLink(url: string, channel: string, forget: () => void): Redi
     }
     if (envelope.o === origin || typeof envelope.c !== 'string') return;
     deliver(envelope.c, envelope.p ?? null);
+    if (threads.size) shareWithThreads(envelope.c, JSON.stringify(envelope.p ?? null));
   });
 
   const link: RedisLink = {

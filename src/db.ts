@@ -1,11 +1,10 @@
 import path from 'node:path';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { PGlite } from '@electric-sql/pglite';
-import { PrismaPGlite } from 'pglite-prisma-adapter';
-import { PrismaPg } from '@prisma/adapter-pg';
-import pg from 'pg';
+import type { MessagePort } from 'node:worker_threads';
+import type { SqlDriverAdapterFactory } from '@prisma/driver-adapter-utils';
 import { PrismaClient } from './generated/prisma/client.js';
 import type { Config } from './config.js';
+import { forwardedAdapter } from './db-bridge.js';
 import { migrate, type MigrateResult, type SqlSession } from './migrations.js';
 
 export { Prisma } from './generated/prisma/client.js';
@@ -19,6 +18,8 @@ export let prisma: PrismaClient = undefined as unknown as PrismaClient;
 
 export interface Database {
   kind: 'pglite' | 'postgres';
+  /** What `prisma` is built on; other threads reach the database through it (db-bridge.ts). */
+  adapter: SqlDriverAdapterFactory;
   /** A raw SQL session on its own connection (migrations, advisory locks). */
   openSession(): Promise<SqlSession>;
   ping(): Promise<void>;
@@ -27,7 +28,7 @@ export interface Database {
 
 /** Connects, applies pending migrations, and makes `prisma` usable. */
 export async function connectDatabase(config: Pick<Config, 'databaseUrl' | 'dataDir'>): Promise<Database & { migrated: MigrateResult }> {
-  const db = config.databaseUrl ? connectPostgres(config.databaseUrl) : await connectPGlite(config.dataDir);
+  const db = config.databaseUrl ? await connectPostgres(config.databaseUrl) : await connectPGlite(config.dataDir);
   try {
     const session = await db.openSession();
     let migrated: MigrateResult;
@@ -44,10 +45,23 @@ export async function connectDatabase(config: Pick<Config, 'databaseUrl' | 'data
   }
 }
 
-function connectPostgres(url: string): Database & { client: PrismaClient } {
-  const client = new PrismaClient({ adapter: new PrismaPg({ connectionString: url }) });
+/**
+ * In a worker thread: `prisma` reaches the database another thread of this process holds, at
+ * the other end of `port` (see db-bridge.ts). Migrations are that thread's business.
+ */
+export function useForwardedDatabase(port: MessagePort): PrismaClient {
+  prisma = new PrismaClient({ adapter: forwardedAdapter(port) });
+  return prisma;
+}
+
+// The drivers are loaded when used: a worker on a forwarded database needs neither.
+async function connectPostgres(url: string): Promise<Database & { client: PrismaClient }> {
+  const [{ PrismaPg }, { default: pg }] = await Promise.all([import('@prisma/adapter-pg'), import('pg')]);
+  const adapter = new PrismaPg({ connectionString: url });
+  const client = new PrismaClient({ adapter });
   return {
     kind: 'postgres',
+    adapter,
     client,
     async openSession() {
       const conn = new pg.Client({ connectionString: url });
@@ -99,14 +113,17 @@ function lockDataDir(dir: string): () => void {
 async function connectPGlite(dataDir: string): Promise<Database & { client: PrismaClient }> {
   const dir = path.join(dataDir, 'pglite');
   mkdirSync(dir, { recursive: true });
+  const [{ PGlite }, { PrismaPGlite }] = await Promise.all([import('@electric-sql/pglite'), import('pglite-prisma-adapter')]);
   const unlock = lockDataDir(dir);
   const lite = await PGlite.create(dir).catch((err: unknown) => {
     unlock();
     throw err;
   });
-  const client = new PrismaClient({ adapter: new PrismaPGlite(lite) });
+  const adapter = new PrismaPGlite(lite);
+  const client = new PrismaClient({ adapter });
   return {
     kind: 'pglite',
+    adapter,
     client,
     // PGlite has one connection; a session is that connection.
     async openSession() {

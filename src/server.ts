@@ -20,10 +20,8 @@ import { isDashboardPath, serveDashboard } from './dashboard/serve.js';
 import { BodyTooLargeError, sendFetchResponse, sendJson, toFetchRequest } from './http/fetch-bridge.js';
 import type { Context } from './graphql/context.js';
 import { createRestHandler, REST_MAX_BODY_BYTES } from '../rest-compat/index.js';
-import { createEgressPolicy, createSocksServer, type Product } from './socks/index.js';
-import { createMeter } from './socks/metering.js';
-import { createUpstreams } from './socks/upstreams.js';
-import { createGate } from './socks/gate.js';
+import type { Product } from './socks/index.js';
+import { createSocksWorker, type SocksWorker } from './socks/worker-host.js';
 
 export interface BuildOptions {
   /** Listen for SOCKS5 on ephemeral ports (tests) instead of the configured ones. */
@@ -40,6 +38,8 @@ export interface App {
   stop(): Promise<void>;
   readonly db: Database;
   readonly yoga: RelaisYoga;
+  /** The SOCKS5 worker thread; null when both SOCKS ports are off. */
+  readonly socks: SocksWorker | null;
 }
 
 /**
@@ -91,8 +91,9 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
         // Without Redis, a key revoked on another instance would keep working here: not ready.
         busConnection.redisHealth(),
       ]);
-      const ready = database === 'ok' && redis !== 'unreachable';
-      return sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'unavailable', database, ...(redis ? { redis } : {}) });
+      const socks = socksWorker?.state();
+      const ready = database === 'ok' && redis !== 'unreachable' && (socks === undefined || socks === 'running');
+      return sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'unavailable', database, ...(redis ? { redis } : {}), ...(socks ? { socks } : {}) });
     }
     if (path === '/graphql') {
       let request: Request;
@@ -173,34 +174,25 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   const stopCredentialWatch = startCredentialWatch();
   let stopping: Promise<void> | null = null;
 
-  const meter = createMeter();
-  const upstreams = createUpstreams();
-  const gate = createGate(meter, upstreams);
-  const egress = createEgressPolicy(config.egressAllow);
-  const socksPorts: Record<Product, number> = {
-    shared: options.ephemeralSocks ? 0 : config.socksSharedPort,
-    dedicated: options.ephemeralSocks ? 0 : config.socksDedicatedPort,
-  };
-  const socksServers = (Object.entries(socksPorts) as [Product, number][])
-    .filter(([, port]) => options.ephemeralSocks || port !== 0)
-    .map(([product, port]) => ({
-      product,
-      server: createSocksServer({ host: config.host, port, product, gate: gate.gate, egress, logger: log }),
-    }));
+  // Port 0 in the configuration turns a product off; in tests (ephemeralSocks) it means any free port.
+  const socksPorts: Partial<Record<Product, number>> = {};
+  for (const [product, port] of [['shared', config.socksSharedPort], ['dedicated', config.socksDedicatedPort]] as const) {
+    if (options.ephemeralSocks) socksPorts[product] = 0;
+    else if (port !== 0) socksPorts[product] = port;
+  }
+  const socksWorker = Object.keys(socksPorts).length ? createSocksWorker(config, db, socksPorts) : null;
 
   return {
     db,
     yoga,
+    socks: socksWorker,
     async start() {
       await new Promise<void>((resolve, reject) => {
         http.once('error', reject);
         http.listen(config.port, config.host, () => resolve());
       });
       outbox.start();
-      await meter.start();
-      await upstreams.start();
-      const socks: Started['socks'] = {};
-      for (const s of socksServers) socks[s.product] = (await s.server.start()).port;
+      const socks: Started['socks'] = (await socksWorker?.start()) ?? {};
       const port = (http.address() as AddressInfo).port;
       log.info({ port, socks, host: config.host, database: db.kind }, 'relais listening');
       return { port, socks };
@@ -214,9 +206,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   async function shutdown(): Promise<void> {
     // SOCKS first: closing its connections hands their last bytes to the meter, whose
     // final flush then writes them before the database closes.
-    await Promise.all(socksServers.map((s) => s.server.stop()));
-    upstreams.stop();
-    await meter.stop();
+    await socksWorker?.stop();
     await wsServer.dispose();
     await new Promise<void>((resolve) => {
       http.close(() => resolve());

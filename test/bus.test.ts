@@ -82,7 +82,7 @@ describe.skipIf(!hasRedisServer)('event bus on Redis (REDIS_URL, REDIS_PREFIX)',
   });
 
   it('reports Redis in /readyz', async () => {
-    expect(await readyz()).toEqual({ status: 200, body: { status: 'ready', database: 'ok', redis: 'ok' } });
+    expect(await readyz()).toEqual({ status: 200, body: { status: 'ready', database: 'ok', redis: 'ok', socks: 'running' } });
   });
 
   it("publishes this instance's events on the prefix's channel as JSON", async () => {
@@ -121,7 +121,7 @@ describe.skipIf(!hasRedisServer)('event bus on Redis (REDIS_URL, REDIS_PREFIX)',
 
     await redis.kill();
     const down = await until(readyz, (r) => r.status === 503, 5000);
-    expect(down).toEqual({ status: 503, body: { status: 'unavailable', database: 'ok', redis: 'unreachable' } });
+    expect(down).toEqual({ status: 503, body: { status: 'unavailable', database: 'ok', redis: 'unreachable', socks: 'running' } });
     expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
 
     // Writes go on (their events cannot be shared, which must not fail them), and this
@@ -136,7 +136,7 @@ describe.skipIf(!hasRedisServer)('event bus on Redis (REDIS_URL, REDIS_PREFIX)',
 
     await redis.restart();
     const up = await until(readyz, (r) => r.status === 200, 10_000);
-    expect(up).toEqual({ status: 200, body: { status: 'ready', database: 'ok', redis: 'ok' } });
+    expect(up).toEqual({ status: 200, body: { status: 'ready', database: 'ok', redis: 'ok', socks: 'running' } });
     // Re-synchronised from the database: the key revoked elsewhere stopped working.
     expect(await until(() => socksAuthStatus(missed.key), (s) => s !== 0, 2000)).not.toBe(0);
     expect(await socksAuthStatus(during.key)).toBe(0);

@@ -252,7 +252,7 @@ describe.skipIf(!hasPostgres)('two Relais instances on one PostgreSQL and one Re
   it('both report the database and Redis ready', async () => {
     for (const instance of [a, b]) {
       const res = await fetch(`${instance.url}/readyz`);
-      expect(await res.json()).toEqual({ status: 'ready', database: 'ok', redis: 'ok' });
+      expect(await res.json()).toEqual({ status: 'ready', database: 'ok', redis: 'ok', socks: 'running' });
       expect(res.status).toBe(200);
     }
     expect(a.socksPort).toBeGreaterThan(0);

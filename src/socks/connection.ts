@@ -7,6 +7,7 @@ import {
   AUTH_SUCCESS,
   Command,
   encodeReply,
+  encodeSuccess,
   Method,
   METHOD_NO_ACCEPTABLE,
   METHOD_USERPASS,
@@ -25,6 +26,7 @@ import type {
   MeteredConnection,
   Product,
   Resolver,
+  Route,
   SocksGate,
   UpstreamRoute,
 } from './types.js';
@@ -39,6 +41,8 @@ export interface ConnectionContext {
   readonly connectTimeoutMs: number;
   readonly idleTimeoutMs: number;
   readonly logger: Logger;
+  /** Whether the logger writes debug lines (checked once: a closed connection's line is built only then). */
+  readonly debug: boolean;
   /** Takes one of the key's connection slots; false when the key is at its cap. */
   claimSlot(key: string): boolean;
   releaseSlot(key: string): void;
@@ -46,6 +50,16 @@ export interface ConnectionContext {
 }
 
 export type Phase = 'greeting' | 'auth' | 'request' | 'connecting' | 'relaying' | 'closing';
+
+const CONN = Symbol('socks.connection');
+
+/** The sockets of a connection know it, so that their listeners can be shared functions, not closures per connection. */
+interface OwnedSocket extends Socket {
+  [CONN]: SocksConnection;
+}
+
+/** Bytes a client may send ahead of the CONNECT reply before we stop reading it. */
+const EARLY_BYTES_MAX = 64 * 1024;
 
 const ABORTED = new DialError(Reply.GeneralFailure, 'connection closed while dialling');
 
@@ -71,7 +85,10 @@ export class SocksConnection implements MeteredConnection {
   private holdsSlot = false;
   /** The client half-closed right after its request, before the target was reached. */
   private clientEnded = false;
-  private timer: NodeJS.Timeout | undefined;
+  /** When the current phase must be over (Date.now() ms); checked by the server's sweep. */
+  private deadline: number;
+  /** Relayed bytes and queued writes at the last sweep: unchanged for the idle timeout means idle. */
+  private activity = -1;
   private reason: string | undefined;
   private error: Error | undefined;
 
@@ -80,11 +97,27 @@ export class SocksConnection implements MeteredConnection {
     private readonly client: Socket,
     private readonly ctx: ConnectionContext,
   ) {
-    client.on('data', this.onHandshakeData);
-    client.on('end', this.onHandshakeEnd);
-    client.on('error', this.onSocketError);
-    client.on('close', this.onClientClose);
-    this.arm(ctx.handshakeTimeoutMs);
+    (client as OwnedSocket)[CONN] = this;
+    client.on('data', onHandshakeData);
+    client.on('end', onHandshakeEnd);
+    client.on('error', onSocketError);
+    client.on('close', onClientClose);
+    this.deadline = Date.now() + ctx.handshakeTimeoutMs;
+  }
+
+  /** Called by the server's sweep: ends a phase that ran past its deadline, or an idle relay. */
+  sweep(now: number): void {
+    if (this.phase === 'relaying') {
+      const activity = this.bytesUp + this.bytesDown + this.client.writableLength + (this.outbound?.writableLength ?? 0);
+      if (activity !== this.activity) {
+        this.activity = activity;
+        this.deadline = now + this.ctx.idleTimeoutMs;
+      } else if (now >= this.deadline) {
+        this.destroy('idle timeout');
+      }
+    } else if (now >= this.deadline) {
+      this.onTimeout();
+    }
   }
 
   takeBytes(): ByteCounts {
@@ -101,8 +134,13 @@ export class SocksConnection implements MeteredConnection {
     this.outbound?.destroy();
   }
 
-  private readonly onHandshakeData = (chunk: Buffer): void => {
+  handshakeData(chunk: Buffer): void {
     this.pending = this.pending === undefined ? chunk : Buffer.concat([this.pending, chunk]);
+    if (this.phase === 'connecting') {
+      // Bytes sent before our reply wait here until the relay starts; beyond a bound, in the socket.
+      if (this.pending.length >= EARLY_BYTES_MAX) this.client.pause();
+      return;
+    }
     // A client that sends several messages at once gets its replies in one write.
     this.client.cork();
     try {
@@ -112,16 +150,16 @@ export class SocksConnection implements MeteredConnection {
         this.pending = used < this.pending.length ? this.pending.subarray(used) : undefined;
       }
     } catch (err) {
-      this.onInternalError(err);
+      this.internalError(err);
     } finally {
       this.client.uncork();
     }
-  };
+  }
 
-  private readonly onInternalError = (err: unknown): void => {
+  private internalError(err: unknown): void {
     this.ctx.logger.error({ err, conn: this.id }, 'SOCKS connection failed');
     this.destroy('internal error');
-  };
+  }
 
   private handshaking(): boolean {
     return this.phase === 'greeting' || this.phase === 'auth' || this.phase === 'request';
@@ -184,13 +222,10 @@ export class SocksConnection implements MeteredConnection {
     } else {
       this.holdsSlot = true;
       this.phase = 'connecting';
-      // Bytes the client sends before our reply wait in the socket (and `pending`) until the relay starts.
-      this.client.pause();
-      this.client.off('data', this.onHandshakeData);
-      this.arm(this.ctx.connectTimeoutMs);
+      this.deadline = Date.now() + this.ctx.connectTimeoutMs;
       this.charge = grant.charge;
       grant.open(this);
-      this.connect(grant, host, port).catch(this.onInternalError);
+      this.connect(grant, host, port);
     }
     return msg.length;
   }
@@ -205,43 +240,70 @@ export class SocksConnection implements MeteredConnection {
     return buf.length;
   }
 
-  private async connect(grant: Grant, host: string, port: number): Promise<void> {
-    let outbound: Socket;
+  private connect(grant: Grant, host: string, port: number): void {
+    let route: Route | Promise<Route>;
     try {
-      outbound = await this.dial(grant, host, port);
+      route = grant.route();
     } catch (err) {
-      if (this.phase !== 'connecting') return;
-      if (err instanceof DialError && err.upstreamFailed) this.reportUpstreamFailure();
-      this.close(encodeReply(replyFor(err)), `dial failed: ${err instanceof Error ? err.message : String(err)}`);
-      return;
+      return this.dialFailed(err);
     }
-    if (this.phase === 'connecting') this.startRelay(outbound);
+    if (route instanceof Promise) {
+      route.then((r) => this.dialRoute(r, host, port), (err) => this.dialFailed(err)).catch((err) => this.internalError(err));
+    } else {
+      this.dialRoute(route, host, port);
+    }
   }
 
-  private async dial(grant: Grant, host: string, port: number): Promise<Socket> {
-    const route = await grant.route();
-    this.ensureConnecting();
-    const literal = isIP(host) !== 0;
+  private dialRoute(route: Route, host: string, port: number): void {
+    if (this.phase !== 'connecting') return;
     if (route.kind === 'upstream') {
-      // The upstream resolves names (so that they resolve near the exit); literals are ours to check.
-      if (literal && !this.ctx.egress.isAllowed(host)) throw new DialError(Reply.NotAllowed, `egress to ${host} denied`);
-      this.upstream = route;
-      const socket = this.attach(openSocket(route.host, route.port));
-      try {
-        await connected(socket);
-      } catch (err) {
-        throw new DialError(Reply.GeneralFailure, `upstream ${route.id} unreachable`, true, { cause: err });
-      }
-      await negotiateUpstream(socket, route, host, port, this.ctx.connectTimeoutMs);
-      return socket;
+      this.dialUpstream(route, host, port)
+        .then(() => this.phase === 'connecting' && this.startRelay(this.outbound!), (err) => this.dialFailed(err))
+        .catch((err) => this.internalError(err));
+    } else if (isIP(host) !== 0) {
+      this.dialDirect(host, port);
+    } else {
+      this.resolve(host)
+        .then((ip) => this.phase === 'connecting' && this.dialDirect(ip, port), (err) => this.dialFailed(err))
+        .catch((err) => this.internalError(err));
     }
-    const ip = literal ? host : await this.resolve(host);
-    this.ensureConnecting();
-    if (!this.ctx.egress.isAllowed(ip)) throw new DialError(Reply.NotAllowed, `egress to ${ip} denied`);
+  }
+
+  private dialDirect(ip: string, port: number): void {
+    if (!this.ctx.egress.isAllowed(ip)) return this.dialFailed(new DialError(Reply.NotAllowed, `egress to ${ip} denied`));
     this.reader = new TargetReader();
-    const socket = this.attach(this.reader.connect(ip, port));
-    await connected(socket);
-    return socket;
+    this.attach(this.reader.connect(ip, port)).once('connect', onTargetConnect);
+  }
+
+  targetConnected(): void {
+    if (this.phase !== 'connecting') return;
+    try {
+      this.startRelay(this.outbound!);
+    } catch (err) {
+      this.internalError(err);
+    }
+  }
+
+  private dialFailed(err: unknown): void {
+    if (this.phase !== 'connecting') return;
+    if (err instanceof DialError && err.upstreamFailed) this.reportUpstreamFailure();
+    this.close(encodeReply(replyFor(err)), `dial failed: ${err instanceof Error ? err.message : String(err)}`);
+  }
+
+  /** Reaches the target through an upstream SOCKS5 proxy, which resolves names itself. */
+  private async dialUpstream(route: UpstreamRoute, host: string, port: number): Promise<void> {
+    // The upstream resolves names (so that they resolve near the exit); literals are ours to check.
+    if (isIP(host) !== 0 && !this.ctx.egress.isAllowed(host)) throw new DialError(Reply.NotAllowed, `egress to ${host} denied`);
+    this.upstream = route;
+    const socket = this.attach(openSocket(route.host, route.port));
+    try {
+      await connected(socket);
+    } catch (err) {
+      throw new DialError(Reply.GeneralFailure, `upstream ${route.id} unreachable`, true, { cause: err });
+    }
+    this.ensureConnecting();
+    // Our own deadline (the sweep) answers REP 0x06 first; this only bounds the library.
+    await negotiateUpstream(socket, route, host, port, this.ctx.connectTimeoutMs + 1000);
   }
 
   private async resolve(host: string): Promise<string> {
@@ -259,25 +321,24 @@ export class SocksConnection implements MeteredConnection {
   private attach(socket: Socket): Socket {
     this.outbound = socket;
     this.openSockets++;
-    socket.on('error', this.onSocketError);
-    socket.on('close', this.onOutboundClose);
+    (socket as OwnedSocket)[CONN] = this;
+    socket.on('error', onSocketError);
+    socket.on('close', onOutboundClose);
     return socket;
   }
 
   private startRelay(outbound: Socket): void {
     this.phase = 'relaying';
-    clearTimeout(this.timer);
+    this.deadline = Date.now() + this.ctx.idleTimeoutMs;
     const client = this.client;
-    client.off('end', this.onHandshakeEnd);
-    client.write(encodeReply(Reply.Succeeded, outbound.localAddress, outbound.localPort));
+    client.off('data', onHandshakeData);
+    client.off('end', onHandshakeEnd);
+    client.write(encodeSuccess(outbound.localAddress!, outbound.localPort!));
     relay(client, outbound, this, this.reader);
     if (this.reader !== undefined) {
       for (const chunk of this.reader.start(client, this)) client.write(chunk);
       outbound.resume();
     }
-    client.setTimeout(this.ctx.idleTimeoutMs);
-    client.on('timeout', this.onIdle);
-    outbound.on('timeout', this.onIdle);
     let early = this.pending;
     this.pending = undefined;
     if (early !== undefined) {
@@ -288,7 +349,9 @@ export class SocksConnection implements MeteredConnection {
     if (this.clientEnded) {
       if (early !== undefined) outbound.write(early);
       outbound.end();
-    } else if (early === undefined || outbound.write(early)) {
+    } else if (early !== undefined && !outbound.write(early)) {
+      client.pause();
+    } else if (client.isPaused()) {
       client.resume();
     }
   }
@@ -298,48 +361,42 @@ export class SocksConnection implements MeteredConnection {
     this.phase = 'closing';
     this.reason ??= reason;
     this.outbound?.destroy();
-    this.client.off('data', this.onHandshakeData);
+    this.client.off('data', onHandshakeData);
     this.client.resume();
     this.client.end(message);
-    this.arm(this.ctx.handshakeTimeoutMs);
+    this.deadline = Date.now() + this.ctx.handshakeTimeoutMs;
   }
 
-  private arm(ms: number): void {
-    clearTimeout(this.timer);
-    this.timer = setTimeout(this.onTimeout, ms);
-  }
-
-  private readonly onTimeout = (): void => {
+  private onTimeout(): void {
     if (this.phase !== 'connecting') {
       this.destroy(this.phase === 'closing' ? 'client did not close' : 'handshake timeout');
       return;
     }
     if (this.outbound?.connecting && this.upstream !== undefined) this.reportUpstreamFailure();
     this.close(encodeReply(Reply.TtlExpired), 'connect timeout');
-  };
+  }
 
-  private readonly onIdle = (): void => this.destroy('idle timeout');
-
-  private readonly onHandshakeEnd = (): void => {
+  handshakeEnded(): void {
     if (this.phase === 'connecting') this.clientEnded = true;
     else if (this.phase !== 'closing') this.destroy('client closed during the handshake');
-  };
+  }
 
-  private readonly onSocketError = (err: Error): void => {
+  socketError(err: Error): void {
     this.error ??= err;
-  };
+  }
 
-  private readonly onClientClose = (hadError: boolean): void => {
+  clientClosed(hadError: boolean): void {
     if (this.phase === 'relaying') this.passClose(this.outbound!, hadError);
     else this.outbound?.destroy();
     this.phase = 'closing';
     this.socketClosed();
-  };
+  }
 
-  private readonly onOutboundClose = (hadError: boolean): void => {
+  outboundClosed(hadError: boolean): void {
     if (this.phase === 'relaying') this.passClose(this.client, hadError);
+    else if (this.phase === 'connecting' && this.upstream === undefined) this.dialFailed(this.outbound!.errored ?? ABORTED);
     this.socketClosed();
-  };
+  }
 
   /**
    * One side of a relay closed. A reset is passed on as a reset, so that the other peer cannot
@@ -350,7 +407,6 @@ export class SocksConnection implements MeteredConnection {
     if (other.destroyed) return;
     if (hadError) other.resetAndDestroy();
     else if (!other.writableEnded) other.destroy();
-    else other.setTimeout(this.ctx.idleTimeoutMs);
   }
 
   private socketClosed(): void {
@@ -358,7 +414,6 @@ export class SocksConnection implements MeteredConnection {
   }
 
   private finish(): void {
-    clearTimeout(this.timer);
     this.reader?.release();
     const { ctx } = this;
     if (this.holdsSlot) {
@@ -370,6 +425,7 @@ export class SocksConnection implements MeteredConnection {
       }
     }
     ctx.finished(this);
+    if (!ctx.debug) return;
     ctx.logger.debug(
       {
         conn: this.id,
@@ -393,4 +449,28 @@ export class SocksConnection implements MeteredConnection {
       this.ctx.logger.error({ err, conn: this.id }, 'grant.reportUpstreamFailure threw');
     }
   }
+}
+
+function onHandshakeData(this: OwnedSocket, chunk: Buffer): void {
+  this[CONN].handshakeData(chunk);
+}
+
+function onHandshakeEnd(this: OwnedSocket): void {
+  this[CONN].handshakeEnded();
+}
+
+function onSocketError(this: OwnedSocket, err: Error): void {
+  this[CONN].socketError(err);
+}
+
+function onClientClose(this: OwnedSocket, hadError: boolean): void {
+  this[CONN].clientClosed(hadError);
+}
+
+function onOutboundClose(this: OwnedSocket, hadError: boolean): void {
+  this[CONN].outboundClosed(hadError);
+}
+
+function onTargetConnect(this: OwnedSocket): void {
+  this[CONN].targetConnected();
 }

@@ -3,7 +3,7 @@ import { sha256 } from '../lib/secrets.js';
 import { DialError } from './dial.js';
 import type { Meter } from './metering.js';
 import { Reply } from './protocol.js';
-import type { AuthDecision, Grant, Product, SocksGate } from './types.js';
+import type { AuthDecision, Grant, Product, Route, SocksGate } from './types.js';
 import { NoExitError, type Upstreams } from './upstreams.js';
 import { parseProxyUsername, type ProxyUsername } from './username.js';
 
@@ -21,16 +21,21 @@ export function createGate(meter: Meter, upstreams: Upstreams) {
 
   function makeGrant(key: CachedKey, parsed: ProxyUsername, product: Product): Grant {
     const routeRequest = { product, keyId: key.id, country: parsed.country, session: parsed.session, lifetimeMinutes: parsed.lifetimeMinutes };
+    const pick = (admitted: boolean): Route => {
+      if (!admitted) throw new DialError(Reply.NotAllowed, 'credit exhausted');
+      try {
+        return upstreams.route(routeRequest);
+      } catch (err) {
+        if (err instanceof NoExitError) throw new DialError(Reply.NotAllowed, err.message);
+        throw err;
+      }
+    };
     return {
       key: String(key.id),
-      async route() {
-        if (!(await meter.admit(key))) throw new DialError(Reply.NotAllowed, 'credit exhausted');
-        try {
-          return upstreams.route(routeRequest);
-        } catch (err) {
-          if (err instanceof NoExitError) throw new DialError(Reply.NotAllowed, err.message);
-          throw err;
-        }
+      // Synchronous when the meter has the key's state: no promise per connection.
+      route() {
+        const admitted = meter.admit(key);
+        return typeof admitted === 'boolean' ? pick(admitted) : admitted.then(pick);
       },
       open: (conn) => meter.open(key, product, conn),
       close: (conn) => meter.close(key, conn),

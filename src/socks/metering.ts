@@ -27,6 +27,7 @@ import type { MeteredConnection } from './types.js';
  */
 
 const MICRO = 1_000_000;
+const HOUR_MS = 3_600_000;
 const CONSUMPTION: Record<TrafficProduct, SubtypeName> = {
   shared: 'consumption_shared',
   dedicated: 'consumption_dedicated',
@@ -75,6 +76,9 @@ interface KeyState {
   budget: Budget;
   conns: Map<MeteredConnection, TrafficProduct>;
   accs: Map<string, Accumulator>;
+  /** The accumulator connections of this key used last, valid until `currentUntil` (end of its hour). */
+  current: Accumulator | null;
+  currentUntil: number;
   /** Last admission or connection: a state in use is never swept. */
   lastActive: number;
 }
@@ -175,7 +179,7 @@ export function createMeter(options: MeterOptions = {}) {
       const spent = await spentMicro(key.userId, key.id);
       state = user.keys.get(key.id);
       if (!state) {
-        state = { key, user, limits: limitsMicro(key), spent, budget: { left: 0 }, conns: new Map(), accs: new Map(), lastActive: Date.now() };
+        state = { key, user, limits: limitsMicro(key), spent, budget: { left: 0 }, conns: new Map(), accs: new Map(), current: null, currentUntil: 0, lastActive: Date.now() };
         user.keys.set(key.id, state);
       }
     }
@@ -250,6 +254,9 @@ export function createMeter(options: MeterOptions = {}) {
   }
 
   function accumulator(k: KeyState, product: TrafficProduct, now: number): Accumulator {
+    // Every connection opens and closes on one: the hour's bucket is looked up once an hour.
+    const current = k.current;
+    if (current !== null && current.product === product && now < k.currentUntil) return current;
     const hour = hourOf(new Date(now));
     const id = `${product}:${hour.getTime()}`;
     let acc = k.accs.get(id);
@@ -257,6 +264,8 @@ export function createMeter(options: MeterOptions = {}) {
       acc = { product, hour, up: 0, down: 0, connections: 0, flushedUp: 0, flushedDown: 0, flushedConnections: 0, chargedMicro: 0, pricedBytes: 0, chargedBytes: 0 };
       k.accs.set(id, acc);
     }
+    k.current = acc;
+    k.currentUntil = hour.getTime() + HOUR_MS;
     return acc;
   }
 
@@ -503,6 +512,17 @@ export function createMeter(options: MeterOptions = {}) {
     });
   }
 
+  async function admitLoading(key: CachedKey): Promise<boolean> {
+    const state = await keyState(key);
+    await state.user.refreshing;
+    for (const [conn, w] of waiting) {
+      if (w.key.id !== key.id) continue;
+      waiting.delete(conn);
+      attach(state, conn, w.product);
+    }
+    return state.budget.left > 0;
+  }
+
   return {
     async start(): Promise<void> {
       await loadPrices();
@@ -514,16 +534,17 @@ export function createMeter(options: MeterOptions = {}) {
       timers.forEach((t) => t.unref());
     },
 
-    /** Loads what enforcement needs for a key (once per idle period) and says whether it may spend. */
-    async admit(key: CachedKey): Promise<boolean> {
-      const state = await keyState(key);
-      await state.user.refreshing;
-      for (const [conn, w] of waiting) {
-        if (w.key.id !== key.id) continue;
-        waiting.delete(conn);
-        attach(state, conn, w.product);
+    /**
+     * Says whether the key may spend: at once when its state is loaded (the usual case), after
+     * loading what enforcement needs from the database otherwise (once per idle period).
+     */
+    admit(key: CachedKey): boolean | Promise<boolean> {
+      const k = users.get(key.userId)?.keys.get(key.id);
+      if (k !== undefined && k.key === key && k.budget.left > 0 && k.user.refreshing === null) {
+        k.lastActive = Date.now();
+        return true;
       }
-      return state.budget.left > 0;
+      return admitLoading(key);
     },
 
     /** Synchronous view for the gate: false when a loaded state says the credit is gone. */

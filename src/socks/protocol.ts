@@ -169,6 +169,24 @@ export function encodeReply(reply: ReplyCode, host?: string, port = 0): Buffer {
   return encodeAddressed(reply, host, port);
 }
 
+/** Success replies by bound address: the address is encoded once, each reply only adds its port. */
+const boundAddresses = new Map<string, Buffer>();
+const MAX_BOUND_ADDRESSES = 256;
+
+/** The reply to an accepted CONNECT: REP 0x00 with the address and port the server bound. */
+export function encodeSuccess(host: string, port: number): Buffer {
+  let template = boundAddresses.get(host);
+  if (template === undefined) {
+    template = encodeAddressed(Reply.Succeeded, host, 0);
+    if (boundAddresses.size >= MAX_BOUND_ADDRESSES) boundAddresses.clear();
+    boundAddresses.set(host, template);
+  }
+  const out = Buffer.allocUnsafe(template.length);
+  template.copy(out);
+  out.writeUInt16BE(port, out.length - 2);
+  return out;
+}
+
 /** Client side: VER, NMETHODS, METHODS. */
 export function encodeGreeting(methods: readonly number[]): Buffer {
   if (methods.length < 1 || methods.length > 255) throw new RangeError('1 to 255 methods');

@@ -3,7 +3,7 @@ import net, { type AddressInfo } from 'node:net';
 import { SocksConnection, type ConnectionContext } from './connection.js';
 import type { Logger, Resolver, SocksServer, SocksServerOptions } from './types.js';
 
-const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+const silent: Logger = { debug() {}, info() {}, warn() {}, error() {}, isLevelEnabled: () => false };
 
 const lookup: Resolver = (hostname) => dns.lookup(hostname);
 
@@ -30,6 +30,7 @@ export function createSocksServer(options: SocksServerOptions): SocksServer {
     connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
     idleTimeoutMs: options.idleTimeoutMs ?? 300_000,
     logger,
+    debug: logger.isLevelEnabled?.('debug') ?? true,
     claimSlot(key) {
       const open = perKey.get(key) ?? 0;
       if (open >= maxPerKey) return false;
@@ -55,6 +56,14 @@ export function createSocksServer(options: SocksServerOptions): SocksServer {
   server.maxConnections = options.maxConnections ?? 10_000;
   server.on('drop', () => dropped++);
 
+  // One sweep for every connection's deadlines, instead of a timer per connection and phase.
+  const sweepMs = Math.max(10, Math.min(1000, Math.min(ctx.handshakeTimeoutMs, ctx.connectTimeoutMs, ctx.idleTimeoutMs) / 5));
+  let sweeper: NodeJS.Timeout | undefined;
+  const sweep = () => {
+    const now = Date.now();
+    for (const conn of connections) conn.sweep(now);
+  };
+
   return {
     start() {
       return new Promise((resolve, reject) => {
@@ -62,6 +71,7 @@ export function createSocksServer(options: SocksServerOptions): SocksServer {
         server.listen({ host: options.host, port: options.port }, () => {
           server.off('error', reject);
           server.on('error', (err) => logger.error({ err }, 'SOCKS listener error'));
+          sweeper = setInterval(sweep, sweepMs).unref();
           const { port } = server.address() as AddressInfo;
           logger.info({ host: options.host, port, product: options.product }, 'SOCKS server listening');
           resolve({ port });
@@ -70,6 +80,7 @@ export function createSocksServer(options: SocksServerOptions): SocksServer {
     },
 
     async stop() {
+      clearInterval(sweeper);
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       const drained = connections.size === 0 ? undefined : new Promise<void>((resolve) => (onDrained = resolve));
       for (const conn of connections) conn.destroy('server stopping');

@@ -46,6 +46,11 @@ export class TargetReader {
   /** Bytes that arrived before the relay started. */
   private early: Buffer[] = [];
   private done = false;
+  // Bound once per reader. Not arrow-function fields: tsx's keepNames gives each of those a
+  // `name` property that turns the function into a slow dictionary-mode object, per connection.
+  private readonly next = this.bufferForRead.bind(this);
+  private readonly onRead = this.read.bind(this);
+  private readonly onFlushed = this.flushed.bind(this);
 
   /** Opens a TCP connection to the target whose reads this reader receives. */
   connect(host: string, port: number): Socket {
@@ -86,9 +91,11 @@ export class TargetReader {
     this.releasePinned();
   }
 
-  private readonly next = (): Buffer => this.own ?? shared;
+  private bufferForRead(): Buffer {
+    return this.own ?? shared;
+  }
 
-  private readonly onRead = (n: number, buf: Buffer): boolean => {
+  private read(n: number, buf: Buffer): boolean {
     const { client, meter } = this;
     if (client === undefined || meter === undefined) {
       // Not relaying yet (a target that speaks first): keep a copy and stop reading until then.
@@ -114,12 +121,12 @@ export class TargetReader {
       give(buf);
     }
     return ok;
-  };
+  }
 
   /** A write to the client completed; once nothing is queued, no write holds a pinned buffer. */
-  private readonly onFlushed = (): void => {
+  private flushed(): void {
     if (this.pinned.length !== 0 && this.client!.writableLength === 0) this.releasePinned();
-  };
+  }
 
   private releasePinned(): void {
     for (const buf of this.pinned) give(buf);

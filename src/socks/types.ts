@@ -79,6 +79,7 @@ export interface Logger {
   info: LogFn;
   warn: LogFn;
   error: LogFn;
+  isLevelEnabled?(level: string): boolean;
 }
 
 export type Resolver = (hostname: string) => Promise<LookupAddress>;

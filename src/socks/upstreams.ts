@@ -22,6 +22,7 @@ export interface RouteRequest {
 
 export class NoExitError extends Error {}
 
+const DIRECT: Route = { kind: 'direct' };
 const RELOAD_MS = 30_000;
 const CHECK_MS = 15_000;
 /** A failed exit is probed this soon, then every CHECK_MS. */
@@ -68,7 +69,7 @@ export function createUpstreams() {
   function route(req: RouteRequest): Route {
     if (!all.some((u) => u.product === req.product)) {
       if (req.country !== null) throw new NoExitError(`no exit in ${req.country}`);
-      return { kind: 'direct' };
+      return DIRECT;
     }
     const pool = candidates(req);
     if (!pool.length) throw new NoExitError(req.country ? `no healthy exit in ${req.country}` : 'no healthy exit');

@@ -5,6 +5,7 @@ import {
   encodeCredentials,
   encodeGreeting,
   encodeReply,
+  encodeSuccess,
   encodeRequest,
   formatIPv6,
   Method,
@@ -153,6 +154,14 @@ describe('reply', () => {
 
   it('encodes an IPv4 bound address', () => {
     expect([...encodeReply(Reply.Succeeded, '127.0.0.1', 0x1f90)]).toEqual([5, 0, 0, 1, 127, 0, 0, 1, 0x1f, 0x90]);
+  });
+
+  it('encodes success replies like encodeReply, a fresh buffer each, for IPv4 and IPv6 bound addresses', () => {
+    const first = encodeSuccess('127.0.0.1', 0x1f90);
+    const second = encodeSuccess('127.0.0.1', 0x0050);
+    expect([...first]).toEqual([5, 0, 0, 1, 127, 0, 0, 1, 0x1f, 0x90]);
+    expect([...second]).toEqual([5, 0, 0, 1, 127, 0, 0, 1, 0x00, 0x50]);
+    expect(encodeSuccess('2001:db8::7', 443)).toEqual(encodeReply(Reply.Succeeded, '2001:db8::7', 443));
   });
 
   it.each([

@@ -48,9 +48,18 @@ const toCached = (row: KeyRow | null): CachedKey | null =>
       }
     : null;
 
-function remember(hash: string, key: CachedKey | null, loadedAt: number): void {
-  if (entries.size >= MAX_ENTRIES && !entries.has(hash)) entries.delete(entries.keys().next().value!);
-  entries.set(hash, { key, loadedAt });
+function remember(hash: string, key: CachedKey | null, loadedAt: number, pinned = false): void {
+  if (entries.size >= MAX_ENTRIES && !entries.has(hash)) drop(entries.keys().next().value!);
+  const before = entries.get(hash);
+  entries.set(hash, { key, loadedAt, pinned });
+  if (before?.pinned && !pinned) changed(hash, undefined);
+  else if (pinned && !(before?.pinned && sameOrBothNull(before.key, key))) changed(hash, key);
+}
+
+function drop(hash: string): void {
+  const before = entries.get(hash);
+  entries.delete(hash);
+  if (before?.pinned) changed(hash, undefined);
 }
 
 /**
@@ -67,9 +76,7 @@ export async function lookupKey(raw: string): Promise<CachedKey | null> {
 
 async function reloadKey(hash: string, now = Date.now()): Promise<CachedKey | null> {
   const key = toCached(await prisma.apiKey.findUnique({ where: { hash }, include: withOwner }));
-  remember(hash, key, now);
-  const entry = entries.get(hash)!;
-  entry.pinned = key !== null;
+  remember(hash, key, now, key !== null);
   return usable(key, now);
 }
 
@@ -90,14 +97,12 @@ export function peekKeyHash(hash: string): CachedKey | null {
 export async function preloadKeys(): Promise<number> {
   const rows = await prisma.apiKey.findMany({ where: { active: true, kind: 'proxy' }, include: withOwner });
   const now = Date.now();
-  for (const row of rows) {
-    remember(row.hash, toCached(row), now);
-    entries.get(row.hash)!.pinned = true;
-  }
+  for (const row of rows) remember(row.hash, toCached(row), now, true);
   return rows.length;
 }
 
 const sameLimit = (a: Prisma.Decimal | null, b: Prisma.Decimal | null) => (a === null || b === null ? a === b : a.equals(b));
+const sameOrBothNull = (a: CachedKey | null, b: CachedKey | null) => (a === null || b === null ? a === b : sameKey(a, b));
 const sameKey = (a: CachedKey, b: CachedKey) =>
   a.id === b.id &&
   a.userId === b.userId &&
@@ -126,7 +131,7 @@ export async function resyncKeys(): Promise<number> {
     knownIds.add(id);
     const next = fresh.get(hash);
     if (!next) {
-      entries.delete(hash);
+      drop(hash);
       changes.push({ apiKeyId: id, userId, change: freshIds.has(id) && next === undefined ? 'regenerated' : 'revoked', retiredHashes: [hash] });
     } else if (!sameKey(entry.key, next)) {
       changes.push({ apiKeyId: id, userId, change: 'updated', retiredHashes: [] });
@@ -135,17 +140,17 @@ export async function resyncKeys(): Promise<number> {
     }
   }
   for (const [hash, key] of fresh) {
-    remember(hash, key, now);
-    entries.get(hash)!.pinned = true;
+    remember(hash, key, now, true);
     if (key && !knownIds.has(key.id)) changes.push({ apiKeyId: key.id, userId: key.userId, change: 'created', retiredHashes: [] });
   }
   for (const change of changes) publishLocal('key:changed', change);
   return changes.length;
 }
 
-/** Puts a key (just created or changed) in memory at once, so it works on the next packet. */
+/** Puts a key (just created or changed) in memory at once, so it works on the next packet, in every thread. */
 export async function refreshKey(hash: string): Promise<void> {
   await reloadKey(hash);
+  await mirrored();
 }
 
 function usable(key: CachedKey | null, now: number): CachedKey | null {
@@ -162,8 +167,10 @@ export function touchKey(id: number): void {
   });
 }
 
-export function forgetKeyHashes(hashes: readonly string[]): void {
-  for (const h of hashes) entries.delete(h);
+/** Forgets key values that stopped working; resolves once no thread of this process accepts them. */
+export function forgetKeyHashes(hashes: readonly string[]): Promise<void> {
+  for (const h of hashes) drop(h);
+  return mirrored();
 }
 
 async function refreshKeyId(id: number): Promise<void> {
@@ -179,7 +186,7 @@ export function startKeyCacheInvalidation(): () => void {
     while (active) {
       const next = await iterator.next();
       if (next.done) return;
-      forgetKeyHashes(next.value.retiredHashes);
+      await forgetKeyHashes(next.value.retiredHashes);
       await refreshKeyId(next.value.apiKeyId).catch((err: unknown) => log.warn({ err }, 'key cache refresh failed'));
     }
   })();
@@ -187,4 +194,56 @@ export function startKeyCacheInvalidation(): () => void {
     active = false;
     void iterator.return?.();
   };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Mirrors: the SOCKS worker thread answers from a copy of the active keys this thread keeps.
+// ---------------------------------------------------------------------------------------------
+
+/** A change of what `peekKeyHash` answers for a hash: the key, or undefined once it answers nothing. */
+export type KeyChange = [hash: string, key: CachedKey | null | undefined];
+
+/** Receives each batch of changes; resolves once the copy has them. */
+export type KeyMirror = (changes: KeyChange[]) => Promise<void>;
+
+const mirrors = new Set<KeyMirror>();
+let unsent: KeyChange[] = [];
+let inFlight: Promise<void> = Promise.resolve();
+
+function changed(hash: string, key: CachedKey | null | undefined): void {
+  if (!mirrors.size) return;
+  // Changes made in one turn (a resync, a preload) go out together, whoever changed them.
+  if (unsent.push([hash, key]) === 1) queueMicrotask(() => void mirrored());
+}
+
+/** Sends the changes made so far to the mirrors; resolves once every mirror has applied them. */
+function mirrored(): Promise<void> {
+  if (unsent.length) {
+    const batch = unsent;
+    unsent = [];
+    inFlight = Promise.all([...mirrors].map((mirror) => mirror(batch))).then(() => {});
+  }
+  return inFlight;
+}
+
+/**
+ * Keeps `mirror` told of every change to the active keys, starting from the returned snapshot
+ * (taken at the same moment, so nothing falls between the two). Returns the snapshot and what
+ * stops it.
+ */
+export function addKeyMirror(mirror: KeyMirror): { snapshot: KeyChange[]; stop: () => void } {
+  void mirrored();
+  mirrors.add(mirror);
+  const snapshot: KeyChange[] = [];
+  for (const [hash, entry] of entries) if (entry.pinned) snapshot.push([hash, entry.key]);
+  return { snapshot, stop: () => mirrors.delete(mirror) };
+}
+
+/** In the mirroring thread: applies what the owning thread sent. */
+export function applyKeyChanges(changes: readonly KeyChange[]): void {
+  const now = Date.now();
+  for (const [hash, key] of changes) {
+    if (key === undefined) entries.delete(hash);
+    else entries.set(hash, { key, loadedAt: now, pinned: true });
+  }
 }

@@ -112,7 +112,7 @@ export async function regenerateKey(userId: number, id: number): Promise<Created
   const value = generateKey();
   const updated = await prisma.apiKey.updateMany({ where: { id: key.id, hash: key.hash, active: true }, data: seal(value) });
   if (updated.count !== 1) throw new ConflictError('This API key changed meanwhile; try again.');
-  forgetKeyHashes([key.hash]);
+  await forgetKeyHashes([key.hash]);
   await refreshKey(sha256(value));
   void bus.publish('key:changed', { apiKeyId: key.id, userId, change: 'regenerated', retiredHashes: [key.hash] });
   return { apiKey: await prisma.apiKey.findUniqueOrThrow({ where: { id: key.id } }), value };
@@ -122,7 +122,7 @@ export async function revokeKey(userId: number, id: number): Promise<ApiKey> {
   const key = await getOwnKey(userId, id);
   if (!key.active) return key;
   const revoked = await prisma.apiKey.update({ where: { id: key.id }, data: { active: false, revokedAt: new Date() } });
-  forgetKeyHashes([key.hash]);
+  await forgetKeyHashes([key.hash]);
   void bus.publish('key:changed', { apiKeyId: key.id, userId, change: 'revoked', retiredHashes: [key.hash] });
   return revoked;
 }
