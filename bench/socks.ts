@@ -50,6 +50,16 @@ const SETTLE_MS = QUICK ? 1000 : 2000;
 const KEY_CHECKS = 100_000;
 const PROFILE = new Set((process.env.BENCH_PROFILE ?? '').split(',').map((s) => s.trim()).filter(Boolean));
 const INSTALL = process.env.BENCH_NO_INSTALL !== '1';
+/**
+ * BENCH_PIN=1: each server on CPU 0, the load generator, origin and curl on CPU 1 (taskset).
+ * Figures then vary far less between runs on a shared machine, but every server (microsocks's
+ * threads, dante's processes included) has one core.
+ */
+const PIN = process.env.BENCH_PIN === '1';
+const SERVER_CPU = 0;
+const CLIENT_CPU = 1;
+const onCpu = (cpu: number, command: string, args: string[]): [string, string[]] =>
+  PIN ? ['taskset', ['-c', String(cpu), command, ...args]] : [command, args];
 /** BENCH_ONLY=core: measure only these beside direct (the ceiling) and relais, e.g. for a profiling run. */
 const ONLY = new Set((process.env.BENCH_ONLY ?? '').split(',').map((s) => s.trim()).filter(Boolean));
 const wanted = (id: string) => ONLY.size === 0 || ONLY.has(id) || id === 'direct';
@@ -88,8 +98,9 @@ class Child {
     readonly name: string,
     command: string,
     args: string[],
-    options: { env?: NodeJS.ProcessEnv; ipc?: boolean } = {},
+    options: { env?: NodeJS.ProcessEnv; ipc?: boolean; cpu?: number } = {},
   ) {
+    [command, args] = onCpu(options.cpu ?? SERVER_CPU, command, args);
     this.proc = spawn(command, args, {
       cwd: ROOT,
       env: options.env ?? process.env,
@@ -336,7 +347,7 @@ async function streamTest(t: Target): Promise<Pick<Figures, 'mibps' | 'cpuPerGiB
   const cpu0 = t.child?.cpu();
   let out: string;
   try {
-    out = (await run('curl', [...args, url], { timeout: (maxTime + 10) * 1000 })).stdout;
+    out = (await run(...onCpu(CLIENT_CPU, 'curl', [...args, url]), { timeout: (maxTime + 10) * 1000 })).stdout;
   } catch (err) {
     return { error: `curl failed: ${(err as Error).message.split('\n')[0]}` };
   }
@@ -361,7 +372,7 @@ async function loadTest(t: Target, concurrency: number, seconds: number): Promis
   const echo = origin.echo[n % origin.echo.length]!;
   const args = ['load', String(t.port), String(echo), String(concurrency), String(seconds), String(MAX_CYCLES), source, t.user, t.pass];
   const cpu0 = t.child?.cpu();
-  const { stdout } = await run(loadgen, args, { timeout: (seconds + 20) * 1000 });
+  const { stdout } = await run(...onCpu(CLIENT_CPU, loadgen, args), { timeout: (seconds + 20) * 1000 });
   const cpu1 = t.child?.cpu();
   const result = JSON.parse(stdout) as LoadResult;
   if (t.id === 'relais') relaisBytes += result.completed * 32;
@@ -407,7 +418,7 @@ const profileDir = path.join(tmp, 'profiles');
 const profileFlags = (id: string) => (PROFILE.has(id) ? ['--cpu-prof', `--cpu-prof-dir=${path.join(profileDir, id)}`] : []);
 
 async function startOrigin(): Promise<Child> {
-  const child = new Child('origin', loadgen, ['origin', '64']);
+  const child = new Child('origin', loadgen, ['origin', '64'], { cpu: CLIENT_CPU });
   origin = await child.waitFor('ports', (line) => jsonLine(line) as typeof origin | undefined, 5000);
   return child;
 }
@@ -782,7 +793,7 @@ function micro(money: string): bigint {
 async function main(): Promise<void> {
   say(
     `bench:socks — ${QUICK ? 'QUICK: ' : ''}stream ${STREAM_BYTES / 2 ** 20} MiB, rate ${CONCURRENCY} clients × ${RATE_SECONDS} s, ` +
-      `1 client × ${SINGLE_SECONDS} s; ${RUNS} run(s), medians; ${os.cpus().length} CPUs, node ${process.version}, load average ${os.loadavg()[0]!.toFixed(2)}`,
+      `1 client × ${SINGLE_SECONDS} s; ${RUNS} run(s), medians; ${PIN ? 'servers pinned to CPU 0, clients to CPU 1; ' : ''}${os.cpus().length} CPUs, node ${process.version}, load average ${os.loadavg()[0]!.toFixed(2)}`,
   );
   loadgen = path.join(tmp, 'socksbench');
   const gcc = spawnSync('gcc', ['-O2', '-Wall', '-o', loadgen, path.join(ROOT, 'bench', 'socksbench.c')], { encoding: 'utf8' });

@@ -24,6 +24,12 @@ const STOP_TIMEOUT_MS = 30_000;
 /** A worker that died is started again after this long, doubling while restarts keep failing. */
 const RESTART_DELAY_MS = 1000;
 const RESTART_DELAY_MAX_MS = 30_000;
+/**
+ * Every relayed connection allocates ~20 KiB that dies young. A larger young generation than
+ * V8's default means fewer scavenges: 20,000 connections cost 14 scavenges and ~200 ms instead
+ * of 30 and ~260 ms (pauses of ~14 ms instead of ~9), for ~40 MB more memory at most.
+ */
+const YOUNG_GENERATION_MB = 64;
 
 export type SocksWorkerState = 'starting' | 'running' | 'restarting' | 'stopped';
 
@@ -131,7 +137,11 @@ function run(config: Config, db: Database, ports: Partial<Record<Product, number
   const mirror = addKeyMirror((changes) => (exited ? Promise.resolve() : sendKeys(changes)));
 
   const data: SocksWorkerData = { config, ports, db: dbChannel.port2, bus: busChannel.port2, keys: keysChannel.port2 };
-  const worker = new Worker(ENTRY, { workerData: data, transferList: [dbChannel.port2, busChannel.port2, keysChannel.port2] });
+  const worker = new Worker(ENTRY, {
+    workerData: data,
+    transferList: [dbChannel.port2, busChannel.port2, keysChannel.port2],
+    resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },
+  });
   void sendKeys(mirror.snapshot);
 
   let stopping = false;
