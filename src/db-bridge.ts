@@ -6,7 +6,8 @@
  * answers with its own driver adapter; `forwardedAdapter` is a Prisma driver adapter for the
  * worker that sends each query, script and transaction step across. A PrismaClient built on it
  * behaves like the main thread's (same SQL, same error mapping), so services run unchanged in
- * the worker. PostgreSQL goes the same way, so there is one path to test.
+ * the worker. PostgreSQL goes the same way, so there is one path to test. Each step is a round
+ * trip between the threads: fine for occasional work, not for a hot path.
  */
 import type { MessagePort } from 'node:worker_threads';
 import type {
@@ -19,143 +20,79 @@ import type {
   Transaction,
   TransactionOptions,
 } from '@prisma/driver-adapter-utils';
-
-type Request =
-  | { id: number; op: 'info' }
-  | { id: number; op: 'query' | 'execute'; tx: number | null; query: SqlQuery }
-  | { id: number; op: 'script'; script: string }
-  | { id: number; op: 'begin'; isolationLevel: IsolationLevel | undefined }
-  | { id: number; op: 'commit' | 'rollback'; tx: number };
-
-type Call = Request extends infer R ? (R extends unknown ? Omit<R, 'id'> : never) : never;
-
-type Response = { id: number; value: unknown } | { id: number; error: SerializedError };
-
-interface SerializedError {
-  name: string;
-  message: string;
-  /** A driver adapter error's mapped cause ({ kind, … }): what Prisma turns into P2002 and the like. */
-  cause?: unknown;
-}
-
-const serializeError = (err: unknown): SerializedError => {
-  if (!(err instanceof Error)) return { name: 'Error', message: String(err) };
-  const cause = err.name === 'DriverAdapterError' ? (err as Error & { cause: unknown }).cause : undefined;
-  return { name: err.name, message: err.message, ...(cause === undefined ? {} : { cause }) };
-};
-
-const reviveError = (e: SerializedError): Error => {
-  const err = new Error(e.message, e.cause === undefined ? undefined : { cause: e.cause });
-  err.name = e.name;
-  return err;
-};
+import { answerCalls, callsOver } from './lib/thread-calls.js';
 
 /** Answers the queries of `forwardedAdapter` on the other end of `port` with an adapter from `factory`. */
 export function serveDatabase(port: MessagePort, factory: SqlDriverAdapterFactory): () => Promise<void> {
   const adapter = factory.connect();
   const transactions = new Map<number, Transaction>();
   let nextTx = 1;
-
-  async function run(req: Request): Promise<unknown> {
-    const db = await adapter;
-    switch (req.op) {
-      case 'info':
-        return db.getConnectionInfo?.() ?? null;
-      case 'query':
-      case 'execute': {
-        const on = req.tx === null ? db : transactions.get(req.tx);
-        if (!on) throw new Error(`transaction ${req.tx} is not open`);
-        return req.op === 'query' ? on.queryRaw(req.query) : on.executeRaw(req.query);
-      }
-      case 'script':
-        return db.executeScript(req.script);
-      case 'begin': {
-        const tx = await db.startTransaction(req.isolationLevel);
-        const id = nextTx++;
-        transactions.set(id, tx);
-        return { tx: id, options: tx.options };
-      }
-      case 'commit':
-      case 'rollback': {
-        const tx = transactions.get(req.tx);
-        if (!tx) throw new Error(`transaction ${req.tx} is not open`);
-        transactions.delete(req.tx);
-        return req.op === 'commit' ? tx.commit() : tx.rollback();
-      }
-    }
-  }
-
-  port.on('message', (req: Request) => {
-    run(req).then(
-      (value) => port.postMessage({ id: req.id, value } satisfies Response),
-      (err: unknown) => port.postMessage({ id: req.id, error: serializeError(err) } satisfies Response),
-    );
-  });
-
+  const on = async (tx: number | null) => {
+    const queryable = tx === null ? await adapter : transactions.get(tx);
+    if (!queryable) throw new Error(`transaction ${tx} is not open`);
+    return queryable;
+  };
+  const close = async (tx: number, commit: boolean) => {
+    const open = transactions.get(tx);
+    if (!open) throw new Error(`transaction ${tx} is not open`);
+    transactions.delete(tx);
+    return commit ? open.commit() : open.rollback();
+  };
+  const handlers = {
+    info: async () => (await adapter).getConnectionInfo?.() ?? null,
+    query: async (tx: number | null, query: SqlQuery) => (await on(tx)).queryRaw(query),
+    execute: async (tx: number | null, query: SqlQuery) => (await on(tx)).executeRaw(query),
+    script: async (script: string) => (await adapter).executeScript(script),
+    begin: async (isolationLevel?: IsolationLevel) => {
+      const tx = await (await adapter).startTransaction(isolationLevel);
+      const id = nextTx++;
+      transactions.set(id, tx);
+      return { tx: id, options: tx.options };
+    },
+    commit: (tx: number) => close(tx, true),
+    rollback: (tx: number) => close(tx, false),
+  };
+  const stop = answerCalls(port, handlers);
   return async () => {
+    stop();
     // Transactions the other side left open (it stopped mid-way) must not hold the connection.
     for (const tx of transactions.values()) await tx.rollback().catch(() => {});
     transactions.clear();
-    port.close();
     await (await adapter).dispose();
   };
 }
 
+type DatabaseCalls = {
+  info(): ConnectionInfo | null;
+  query(tx: number | null, query: SqlQuery): SqlResultSet;
+  execute(tx: number | null, query: SqlQuery): number;
+  script(script: string): void;
+  begin(isolationLevel?: IsolationLevel): { tx: number; options: TransactionOptions };
+  commit(tx: number): void;
+  rollback(tx: number): void;
+};
+
 /** A Prisma driver adapter whose database is the one `serveDatabase` serves on the other end of `port`. */
 export function forwardedAdapter(port: MessagePort): SqlDriverAdapterFactory {
-  const pending = new Map<number, { resolve: (value: unknown) => void; reject: (err: Error) => void }>();
-  let nextId = 1;
-  port.on('message', (res: Response) => {
-    const waiter = pending.get(res.id);
-    if (!waiter) return;
-    pending.delete(res.id);
-    if ('error' in res) waiter.reject(reviveError(res.error));
-    else waiter.resolve(res.value);
-  });
-  // Nothing in flight: the port must not keep the thread alive.
-  port.unref();
-
-  function call<T>(req: Call): Promise<T> {
-    const id = nextId++;
-    return new Promise<T>((resolve, reject) => {
-      if (pending.size === 0) port.ref();
-      pending.set(id, {
-        resolve: (value) => {
-          if (pending.size === 0) port.unref();
-          resolve(value as T);
-        },
-        reject: (err) => {
-          if (pending.size === 0) port.unref();
-          reject(err);
-        },
-      });
-      port.postMessage({ ...req, id } as Request);
-    });
-  }
-
+  // A driver adapter error crosses with its `cause` ({ kind, … }), which Prisma maps to P2002 and the like.
+  const call = callsOver<DatabaseCalls>(port);
   const queryable = (tx: number | null) => ({
     provider: 'postgres' as const,
     adapterName: 'relais-forwarded',
-    queryRaw: (query: SqlQuery) => call<SqlResultSet>({ op: 'query', tx, query }),
-    executeRaw: (query: SqlQuery) => call<number>({ op: 'execute', tx, query }),
+    queryRaw: (query: SqlQuery) => call('query', tx, query),
+    executeRaw: (query: SqlQuery) => call('execute', tx, query),
   });
-
   return {
     provider: 'postgres',
     adapterName: 'relais-forwarded',
     async connect(): Promise<SqlDriverAdapter> {
-      const info = await call<ConnectionInfo | null>({ op: 'info' });
+      const info = await call('info');
       return {
         ...queryable(null),
-        executeScript: (script) => call<void>({ op: 'script', script }),
+        executeScript: (script) => call('script', script),
         async startTransaction(isolationLevel?: IsolationLevel): Promise<Transaction> {
-          const { tx, options } = await call<{ tx: number; options: TransactionOptions }>({ op: 'begin', isolationLevel });
-          return {
-            ...queryable(tx),
-            options,
-            commit: () => call<void>({ op: 'commit', tx }),
-            rollback: () => call<void>({ op: 'rollback', tx }),
-          };
+          const { tx, options } = await call('begin', isolationLevel);
+          return { ...queryable(tx), options, commit: () => call('commit', tx), rollback: () => call('rollback', tx) };
         },
         ...(info ? { getConnectionInfo: () => info } : {}),
         dispose: async () => {},

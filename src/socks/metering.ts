@@ -1,13 +1,11 @@
-import { prisma, Prisma } from '../db.js';
+import { prisma } from '../db.js';
 import { bus, type BalanceChangedEvent } from '../bus.js';
 import type { TrafficProduct } from '../generated/prisma/client.js';
 import { log } from '../lib/logger.js';
 import { Decimal, formatMoney, type Money } from '../lib/money.js';
 import type { CachedKey } from '../modules/keys/key-cache.js';
-import { announce, applyEntry } from '../modules/ledger/ledger.service.js';
-import type { SubtypeName } from '../modules/ledger/subtypes.js';
 import { listTrafficPrices, pricingFor } from '../modules/pricing/pricing.service.js';
-import { limitsOf, spentByWindow } from '../modules/usage/usage.service.js';
+import { limitsOf, recordTraffic, spentByWindow } from '../modules/usage/usage.service.js';
 import { hourOf, windowStarts, WINDOWS, type Window } from '../modules/usage/windows.js';
 import type { MeteredConnection } from './types.js';
 
@@ -21,18 +19,14 @@ import type { MeteredConnection } from './types.js';
  *   the key; only the bytes the budget covers are forwarded, and the connections are cut on
  *   the chunk that exhausts it (no overshoot beyond the rounding of the cost to 10^-6 per
  *   hourly bucket on one instance);
- * - every second (and at stop) the accumulators are written: usage buckets, one `consumption`
- *   ledger row per key and product, and the balance, in one transaction per user.
+ * - every second (and at stop) the accumulators are written (`recordTraffic`, run by the main
+ *   thread for the worker): usage buckets, one `consumption` ledger row per key and product,
+ *   and the balance, in one transaction per user.
  * Cost is exact per hourly bucket: round-half-up(bytes × price per GB × rate / 10^9) at 10^-6.
  */
 
 const MICRO = 1_000_000;
 const HOUR_MS = 3_600_000;
-const CONSUMPTION: Record<TrafficProduct, SubtypeName> = {
-  shared: 'consumption_shared',
-  dedicated: 'consumption_dedicated',
-  browser: 'consumption_browser',
-};
 
 const toMicro = (m: Money): number => Number(m.times(MICRO).toFixed(0));
 const fromMicro = (micro: number): Money => new Decimal(micro).dividedBy(MICRO);
@@ -100,6 +94,8 @@ interface UserState {
 }
 
 export interface MeterOptions {
+  /** Writes a user's traffic (default: `recordTraffic` in this thread; the SOCKS worker has the main thread do it). */
+  record?: typeof recordTraffic;
   tickMs?: number;
   flushMs?: number;
   /** How long a user's state is kept after its last connection closed. */
@@ -109,6 +105,7 @@ export interface MeterOptions {
 export type Meter = ReturnType<typeof createMeter>;
 
 export function createMeter(options: MeterOptions = {}) {
+  const record = options.record ?? recordTraffic;
   const tickMs = options.tickMs ?? 200;
   const flushMs = options.flushMs ?? 1000;
   const keepIdleMs = options.keepIdleMs ?? 60_000;
@@ -346,24 +343,10 @@ export function createMeter(options: MeterOptions = {}) {
       }
     }
     if (!work.length) return;
-    const rows = await prisma.$transaction(async (tx) => {
-      const entries = [];
-      for (const w of work) {
-        await tx.$executeRaw`
-          INSERT INTO usage_buckets (user_id, api_key_id, product, hour, bytes_up, bytes_down, cost, connections, updated_at)
-          VALUES (${user.userId}, ${w.k.key.id}, ${w.acc.product}::"TrafficProduct", ${w.acc.hour}, ${w.up}, ${w.down}, ${fromMicro(w.cost)}, ${w.connections}, now())
-          ON CONFLICT (api_key_id, product, hour) DO UPDATE SET
-            bytes_up = usage_buckets.bytes_up + EXCLUDED.bytes_up,
-            bytes_down = usage_buckets.bytes_down + EXCLUDED.bytes_down,
-            cost = usage_buckets.cost + EXCLUDED.cost,
-            connections = usage_buckets.connections + EXCLUDED.connections,
-            updated_at = now()`;
-        if (w.cost !== 0) {
-          entries.push(await applyEntry(tx, { userId: user.userId, subtype: CONSUMPTION[w.acc.product], amount: fromMicro(-w.cost), apiKeyId: w.k.key.id }));
-        }
-      }
-      return entries;
-    });
+    const events = await record(
+      user.userId,
+      work.map((w) => ({ apiKeyId: w.k.key.id, product: w.acc.product, hour: w.acc.hour, bytesUp: w.up, bytesDown: w.down, connections: w.connections, costMicro: w.cost })),
+    );
     for (const w of work) {
       w.acc.flushedUp += w.up;
       w.acc.flushedDown += w.down;
@@ -375,12 +358,12 @@ export function createMeter(options: MeterOptions = {}) {
         w.k.spent[win] += w.cost;
       }
     }
-    const last = rows.at(-1);
-    for (const row of rows) ownConsumption.add(row.id);
+    const last = events.at(-1);
+    for (const event of events) ownConsumption.add(event.transactionId);
     if (last) {
-      user.balanceMicro = toMicro(last.balanceAfter!);
-      user.lastTransactionId = last.id;
-      announce(rows);
+      user.balanceMicro = toMicro(new Decimal(last.balance));
+      user.lastTransactionId = last.transactionId;
+      for (const event of events) void bus.publish('balance:changed', event);
     }
     recompute(user);
     enforce(user);

@@ -16,7 +16,8 @@ import { serveDatabase } from '../db-bridge.js';
 import { log } from '../lib/logger.js';
 import { addKeyMirror, type KeyChange } from '../modules/keys/key-cache.js';
 import type { Product } from './types.js';
-import { keyChangesToWire, type KeysMessage, type SocksWorkerData, type WorkerCommand, type WorkerEvent } from './worker-protocol.js';
+import { answerCalls } from '../lib/thread-calls.js';
+import { keyChangesToWire, mainThreadCalls, type KeysMessage, type SocksWorkerData, type WorkerCommand, type WorkerEvent } from './worker-protocol.js';
 
 const ENTRY = new URL('./worker-entry.mjs', import.meta.url);
 /** How long a stopping worker may take to close its connections and write their last usage. */
@@ -114,6 +115,8 @@ function run(config: Config, db: Database, ports: Partial<Record<Product, number
   const dbChannel = new MessageChannel();
   const busChannel = new MessageChannel();
   const keysChannel = new MessageChannel();
+  const callsChannel = new MessageChannel();
+  const stopAnswering = answerCalls(callsChannel.port1, mainThreadCalls);
   const stopServing = serveDatabase(dbChannel.port1, db.adapter);
   const unbridge = bridgeBus(busChannel.port1);
   let exited = false;
@@ -136,10 +139,10 @@ function run(config: Config, db: Database, ports: Partial<Record<Product, number
     });
   const mirror = addKeyMirror((changes) => (exited ? Promise.resolve() : sendKeys(changes)));
 
-  const data: SocksWorkerData = { config, ports, db: dbChannel.port2, bus: busChannel.port2, keys: keysChannel.port2 };
+  const data: SocksWorkerData = { config, ports, db: dbChannel.port2, bus: busChannel.port2, keys: keysChannel.port2, calls: callsChannel.port2 };
   const worker = new Worker(ENTRY, {
     workerData: data,
-    transferList: [dbChannel.port2, busChannel.port2, keysChannel.port2],
+    transferList: [dbChannel.port2, busChannel.port2, keysChannel.port2, callsChannel.port2],
     resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },
   });
   void sendKeys(mirror.snapshot);
@@ -172,6 +175,7 @@ function run(config: Config, db: Database, ports: Partial<Record<Product, number
       acks.clear();
       unbridge();
       keys.close();
+      stopAnswering();
       void stopServing().catch((err: unknown) => log.warn({ err }, 'closing the SOCKS worker’s database bridge failed'));
       const err = failure ?? (code === 0 ? null : new Error(`SOCKS worker exited with code ${code}`));
       if (!started) rejectListening(err ?? new Error('SOCKS worker exited before listening'));

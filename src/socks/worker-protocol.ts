@@ -3,6 +3,7 @@ import type { MessagePort } from 'node:worker_threads';
 import type { Config } from '../config.js';
 import { Prisma } from '../db.js';
 import type { CachedKey, KeyChange } from '../modules/keys/key-cache.js';
+import { recordTraffic } from '../modules/usage/usage.service.js';
 import type { Product } from './types.js';
 
 export interface SocksWorkerData {
@@ -15,7 +16,16 @@ export interface SocksWorkerData {
   bus: MessagePort;
   /** The active keys, mirrored from the main thread's key cache: `KeysMessage` in, its `seq` back once applied. */
   keys: MessagePort;
+  /** thread-calls.ts: `MainThreadCalls`, run by the main thread. */
+  calls: MessagePort;
 }
+
+/**
+ * Work the main thread does for the worker in one call instead of one round trip per query:
+ * the meter's per-second write.
+ */
+export const mainThreadCalls = { recordTraffic };
+export type MainThreadCalls = typeof mainThreadCalls;
 
 /** Worker → main, on `parentPort`. */
 export type WorkerEvent = { type: 'listening'; ports: Partial<Record<Product, number>> } | { type: 'stopped' };

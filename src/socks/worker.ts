@@ -15,7 +15,8 @@ import { createGate } from './gate.js';
 import { createMeter } from './metering.js';
 import { createEgressPolicy, createSocksServer, type Product } from './index.js';
 import { createUpstreams } from './upstreams.js';
-import { keyChangesFromWire, type KeysMessage, type SocksWorkerData, type WorkerCommand, type WorkerEvent } from './worker-protocol.js';
+import { callsOver } from '../lib/thread-calls.js';
+import { keyChangesFromWire, type KeysMessage, type MainThreadCalls, type SocksWorkerData, type WorkerCommand, type WorkerEvent } from './worker-protocol.js';
 
 const data = workerData as SocksWorkerData;
 const parent = parentPort!;
@@ -36,7 +37,9 @@ const firstKeys = new Promise<void>((resolve) => {
 });
 data.keys.unref();
 
-const meter = createMeter();
+const callMain = callsOver<MainThreadCalls>(data.calls);
+// The per-second write is one call to the main thread, not a round trip per query.
+const meter = createMeter({ record: (userId, records) => callMain('recordTraffic', userId, records) });
 const upstreams = createUpstreams();
 const { gate } = createGate(meter, upstreams);
 const egress = createEgressPolicy(data.config.egressAllow);
@@ -65,6 +68,7 @@ async function stop(): Promise<void> {
   await prisma.$disconnect();
   unbridge();
   data.keys.close();
+  data.calls.close();
   send({ type: 'stopped' });
   parent.close();
 }

@@ -1,6 +1,6 @@
 import { prisma, Prisma } from '../../db.js';
 import type { LedgerTransaction, TransactionType } from '../../generated/prisma/client.js';
-import { bus } from '../../bus.js';
+import { bus, type BalanceChangedEvent } from '../../bus.js';
 import { InsufficientBalanceError, NotFoundError, ValidationError } from '../../lib/errors.js';
 import { Decimal, formatMoney, MONEY_MAX, type Money } from '../../lib/money.js';
 import { SUBTYPES, type SubtypeName } from './subtypes.js';
@@ -54,18 +54,19 @@ export async function applyEntry(tx: Tx, entry: LedgerEntry): Promise<LedgerTran
   });
 }
 
+/** The bus event of a committed ledger row. */
+export const balanceEvent = (row: LedgerTransaction): BalanceChangedEvent => ({
+  userId: row.userId,
+  balance: formatMoney(row.balanceAfter!),
+  transactionId: row.id,
+  type: row.type,
+  amount: formatMoney(row.amount),
+  apiKeyId: row.apiKeyId,
+});
+
 /** Tells subscribers about committed ledger rows; call after the transaction commits. */
 export function announce(rows: LedgerTransaction[]): void {
-  for (const row of rows) {
-    void bus.publish('balance:changed', {
-      userId: row.userId,
-      balance: formatMoney(row.balanceAfter!),
-      transactionId: row.id,
-      type: row.type,
-      amount: formatMoney(row.amount),
-      apiKeyId: row.apiKeyId,
-    });
-  }
+  for (const row of rows) void bus.publish('balance:changed', balanceEvent(row));
 }
 
 /**

@@ -2,6 +2,9 @@ import { prisma, Prisma } from '../../db.js';
 import type { TrafficProduct } from '../../generated/prisma/client.js';
 import { NotFoundError, ValidationError } from '../../lib/errors.js';
 import { Decimal, MONEY_MAX, type Money } from '../../lib/money.js';
+import type { BalanceChangedEvent } from '../../bus.js';
+import { applyEntry, balanceEvent } from '../ledger/ledger.service.js';
+import type { SubtypeName } from '../ledger/subtypes.js';
 import { windowStarts, WINDOWS, type Window } from './windows.js';
 
 const DAY_MS = 86_400_000;
@@ -215,4 +218,51 @@ export async function dailyUsage(userId: number, days: number, now = new Date())
     fillPoints(userId, today, tomorrow, 'hour', new Map(hourly.map((h) => [String(h.hour).padStart(2, '0'), h]))),
   ]);
   return { daily, hourly };
+}
+
+const CONSUMPTION: Record<TrafficProduct, SubtypeName> = {
+  shared: 'consumption_shared',
+  dedicated: 'consumption_dedicated',
+  browser: 'consumption_browser',
+};
+
+/** What the meter measured for one key and product in one hour since its last write. */
+export interface TrafficRecord {
+  apiKeyId: number;
+  product: TrafficProduct;
+  /** The start of the hour (UTC). */
+  hour: Date;
+  bytesUp: number;
+  bytesDown: number;
+  connections: number;
+  /** The cost of these bytes in micro-USD (exact, already rounded per bucket); 0 writes no ledger row. */
+  costMicro: number;
+}
+
+/**
+ * Writes one user's metered traffic in one transaction: the hourly usage buckets, one
+ * `consumption` ledger row per record that costs something, and the balance. Returns the
+ * balance events of those rows, for the caller to publish once it has taken note of them.
+ */
+export async function recordTraffic(userId: number, records: readonly TrafficRecord[]): Promise<BalanceChangedEvent[]> {
+  const rows = await prisma.$transaction(async (tx) => {
+    const entries = [];
+    for (const r of records) {
+      const cost = new Decimal(r.costMicro).dividedBy(1_000_000);
+      await tx.$executeRaw`
+        INSERT INTO usage_buckets (user_id, api_key_id, product, hour, bytes_up, bytes_down, cost, connections, updated_at)
+        VALUES (${userId}, ${r.apiKeyId}, ${r.product}::"TrafficProduct", ${r.hour}, ${r.bytesUp}, ${r.bytesDown}, ${cost}, ${r.connections}, now())
+        ON CONFLICT (api_key_id, product, hour) DO UPDATE SET
+          bytes_up = usage_buckets.bytes_up + EXCLUDED.bytes_up,
+          bytes_down = usage_buckets.bytes_down + EXCLUDED.bytes_down,
+          cost = usage_buckets.cost + EXCLUDED.cost,
+          connections = usage_buckets.connections + EXCLUDED.connections,
+          updated_at = now()`;
+      if (r.costMicro !== 0) {
+        entries.push(await applyEntry(tx, { userId, subtype: CONSUMPTION[r.product], amount: cost.negated(), apiKeyId: r.apiKeyId }));
+      }
+    }
+    return entries;
+  });
+  return rows.map(balanceEvent);
 }
