@@ -407,6 +407,7 @@ export class SocksConnection implements MeteredConnection {
     if (other.destroyed) return;
     if (hadError) other.resetAndDestroy();
     else if (!other.writableEnded) other.destroy();
+    else this.deadline = Date.now() + this.ctx.idleTimeoutMs;
   }
 
   private socketClosed(): void {
