@@ -21,9 +21,11 @@ export interface LedgerEntry {
 }
 
 /**
- * The only way a balance changes: the balance update and its ledger row are written in the
- * caller's transaction, so sum(confirmed rows) = balance holds under any concurrency (the
- * UPDATE takes the row lock; concurrent entries for one user queue behind it).
+ * How a balance changes: the balance update and its ledger row are written in the caller's
+ * transaction, so sum(confirmed rows) = balance holds under any concurrency (the UPDATE takes
+ * the row lock; concurrent entries for one user queue behind it). The one other writer is
+ * metering's per-second write (usage.service `recordTraffic`), which does the same in a single
+ * SQL statement.
  */
 export async function applyEntry(tx: Tx, entry: LedgerEntry): Promise<LedgerTransaction> {
   const subtype = SUBTYPES[entry.subtype];
