@@ -52,8 +52,13 @@ describe('API keys', () => {
   it('records last use without a write per request (at most once a minute)', async () => {
     const { key, apiKey } = await createKeyOk(server, alice);
     await server.ok(Me, {}, { apiKey: key });
-    const first = await prisma.apiKey.findUniqueOrThrow({ where: { id: Number(apiKey.id) } });
-    await new Promise((r) => setTimeout(r, 100));
+    // The write is not awaited by the request: wait for it (bounded) before comparing.
+    const read = () => prisma.apiKey.findUniqueOrThrow({ where: { id: Number(apiKey.id) } });
+    let first = await read();
+    for (let i = 0; i < 40 && first.lastUsedAt === null; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      first = await read();
+    }
     expect(first.lastUsedAt).not.toBeNull();
     for (let i = 0; i < 5; i++) await server.ok(Me, {}, { apiKey: key });
     await new Promise((r) => setTimeout(r, 100));
