@@ -98,7 +98,7 @@ export function summarizeProfile(file: string, options: { top?: number; windows?
   const busy = total - idle || 1;
   const pct = (us: number) => `${((100 * us) / busy).toFixed(1).padStart(5)} %`;
   const lines = [
-    `${(total / 1e6).toFixed(1)} s sampled, ${((total - idle) / 1e6).toFixed(2)} s busy on the main thread; shares of the busy time.`,
+    `${(total / 1e6).toFixed(1)} s sampled, ${((total - idle) / 1e6).toFixed(2)} s busy in this thread; shares of the busy time.`,
     'by area (self time):',
   ];
   for (const [area, us] of [...byArea].sort((a, b) => b[1] - a[1])) lines.push(`  ${pct(us)}  ${area}`);
