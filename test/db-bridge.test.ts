@@ -1,34 +1,25 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { MessageChannel } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectDatabase, prisma, Prisma, type Database } from '../src/db.js';
+import { prisma, Prisma } from '../src/db.js';
 import { forwardedAdapter, serveDatabase } from '../src/db-bridge.js';
 import { PrismaClient } from '../src/generated/prisma/client.js';
-import { freshPostgres } from './helpers/database.js';
+import { databaseForThisFile } from './helpers/database.js';
 
 // The SOCKS worker thread reaches the database through this bridge; here both ends share one
 // thread, which exercises the same messages without a worker.
-const dataDir = mkdtempSync(path.join(tmpdir(), 'relais-db-bridge-'));
-let pgdb: Awaited<ReturnType<typeof freshPostgres>>;
-let db: Database;
+const database = databaseForThisFile('db-bridge');
 let forwarded: PrismaClient;
 let stopServing: () => Promise<void>;
 
-beforeAll(async () => {
-  pgdb = await freshPostgres();
-  db = await connectDatabase({ databaseUrl: pgdb?.url, dataDir });
+beforeAll(() => {
   const { port1, port2 } = new MessageChannel();
-  stopServing = serveDatabase(port2, db.adapter);
+  stopServing = serveDatabase(port2, database().adapter);
   forwarded = new PrismaClient({ adapter: forwardedAdapter(port1) });
 });
+// Runs before the helper's afterAll (after hooks run in reverse order): the bridge closes first.
 afterAll(async () => {
   await forwarded?.$disconnect();
   await stopServing?.();
-  await db?.close();
-  await pgdb?.drop();
-  rmSync(dataDir, { recursive: true, force: true });
 });
 
 describe('a Prisma client on a forwarded database', () => {

@@ -2,31 +2,19 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectDatabase, prisma, Prisma, type Database } from '../src/db.js';
+import { describe, expect, it } from 'vitest';
+import { prisma, Prisma } from '../src/db.js';
 import { MIGRATIONS_DIR, migrate, readMigrations } from '../src/migrations.js';
-import { freshPostgres } from './helpers/database.js';
+import { databaseForThisFile, freshPostgres } from './helpers/database.js';
 
-const dataDir = mkdtempSync(path.join(tmpdir(), 'relais-migrations-'));
-let pgdb: Awaited<ReturnType<typeof freshPostgres>>;
-let db: Database & { migrated: { applied: string[] } };
-
-beforeAll(async () => {
-  pgdb = await freshPostgres();
-  db = await connectDatabase({ databaseUrl: pgdb?.url, dataDir });
-});
-afterAll(async () => {
-  await db?.close();
-  await pgdb?.drop();
-  rmSync(dataDir, { recursive: true, force: true });
-});
+const database = databaseForThisFile('migrations');
 
 describe('migrations', () => {
   it('applies every migration to an empty database and records it like prisma migrate deploy', async () => {
     const files = readMigrations();
     expect(files.length).toBeGreaterThan(0);
-    expect(db.migrated.applied).toEqual(files.map((f) => f.name));
-    const session = await db.openSession();
+    expect(database().migrated.applied).toEqual(files.map((f) => f.name));
+    const session = await database().openSession();
     try {
       const rows = await session.query('SELECT * FROM "_prisma_migrations" ORDER BY migration_name');
       expect(rows).toHaveLength(files.length);
@@ -50,7 +38,7 @@ describe('migrations', () => {
   });
 
   it('reports an applied migration whose file changed, and refuses to start after a failed one', async () => {
-    const session = await db.openSession();
+    const session = await database().openSession();
     try {
       const files = readMigrations();
       const changed = files.map((f, i) => (i === 0 ? { ...f, checksum: 'x'.repeat(64) } : f));

@@ -1,29 +1,15 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { connectDatabase, prisma, type Database } from '../src/db.js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { prisma } from '../src/db.js';
 import { createOutboxRunner, enqueueJob, notifyOutbox, registerJobHandler } from '../src/jobs/outbox.js';
-import { freshPostgres } from './helpers/database.js';
+import { databaseForThisFile } from './helpers/database.js';
 
-const dataDir = mkdtempSync(path.join(tmpdir(), 'relais-outbox-'));
-let pgdb: Awaited<ReturnType<typeof freshPostgres>>;
-let db: Database;
+databaseForThisFile('outbox');
 let runner: ReturnType<typeof createOutboxRunner> | undefined;
 
-beforeAll(async () => {
-  pgdb = await freshPostgres();
-  db = await connectDatabase({ databaseUrl: pgdb?.url, dataDir });
-});
 afterEach(async () => {
   await runner?.stop();
   runner = undefined;
   vi.restoreAllMocks();
-});
-afterAll(async () => {
-  await db?.close();
-  await pgdb?.drop();
-  rmSync(dataDir, { recursive: true, force: true });
 });
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

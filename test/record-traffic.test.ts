@@ -1,26 +1,11 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectDatabase, prisma, type Database } from '../src/db.js';
+import { describe, expect, it } from 'vitest';
+import { prisma } from '../src/db.js';
 import { recordTraffic, type TrafficRecord } from '../src/modules/usage/usage.service.js';
-import { freshPostgres } from './helpers/database.js';
+import { databaseForThisFile } from './helpers/database.js';
 
 // The meter's per-second write, against the database directly: one statement that must leave
 // buckets, ledger rows and the balance exactly as the ledger's rules say, or nothing at all.
-const dataDir = mkdtempSync(path.join(tmpdir(), 'relais-record-traffic-'));
-let pgdb: Awaited<ReturnType<typeof freshPostgres>>;
-let db: Database;
-
-beforeAll(async () => {
-  pgdb = await freshPostgres();
-  db = await connectDatabase({ databaseUrl: pgdb?.url, dataDir });
-});
-afterAll(async () => {
-  await db?.close();
-  await pgdb?.drop();
-  rmSync(dataDir, { recursive: true, force: true });
-});
+databaseForThisFile('record-traffic');
 
 async function account(name: string, balance: string) {
   const user = await prisma.user.create({ data: { username: name, balance } });
