@@ -243,10 +243,10 @@ export interface TrafficRecord {
  * buckets, one `consumption` ledger row per record that costs something, and the balance,
  * debited by their sum; each row's balance_after is the balance once it and the rows before it
  * are applied, as `applyEntry` would leave it. One statement instead of a transaction of
- * Prisma queries, because the meter writes every active user every second: it costs the
- * thread that runs it a quarter of the CPU (PGlite) to a sixth (PostgreSQL), which decides
- * how many users one instance can meter. Returns the balance events of the rows, for the
- * caller to publish once it has taken note of them.
+ * Prisma queries, because the meter writes every active user every second: it takes less than
+ * half the CPU (3 ms instead of 6.6 on PGlite, 1.5 instead of 4.1 on PostgreSQL), and that
+ * decides how many users one instance can meter. Returns the balance events of the rows, for
+ * the caller to publish once it has taken note of them.
  */
 export async function recordTraffic(userId: number, records: readonly TrafficRecord[]): Promise<BalanceChangedEvent[]> {
   if (records.length === 0) return [];
