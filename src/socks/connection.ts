@@ -17,7 +17,7 @@ import {
   Reply,
   type ParseResult,
 } from './protocol.js';
-import { relay } from './relay.js';
+import { relay, unlinkRelay } from './relay.js';
 import { TargetReader } from './target-reader.js';
 import type {
   ByteCounts,
@@ -416,6 +416,7 @@ export class SocksConnection implements MeteredConnection {
 
   private finish(): void {
     this.reader?.release();
+    this.unlink();
     const { ctx } = this;
     if (this.holdsSlot) {
       ctx.releaseSlot(this.key);
@@ -439,6 +440,22 @@ export class SocksConnection implements MeteredConnection {
       },
       'SOCKS connection closed',
     );
+  }
+
+  /**
+   * Both sockets are closed: drop the links between them and this connection. Whichever of
+   * them a scavenge promoted while the connection was open would otherwise keep the others
+   * alive from the old generation until the next full collection.
+   */
+  private unlink(): void {
+    for (const socket of [this.client, this.outbound]) {
+      if (socket === undefined) continue;
+      (socket as Partial<OwnedSocket>)[CONN] = undefined;
+      unlinkRelay(socket);
+    }
+    this.outbound = undefined;
+    this.reader = undefined;
+    this.pending = undefined;
   }
 
   private reportUpstreamFailure(): void {

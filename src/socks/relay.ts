@@ -68,3 +68,10 @@ function endPeer(this: RelaySocket): void {
   if (peer.readableEnded && peer.writableLength === 0 && !peer.writableEnded) peer.destroy();
   else peer.end();
 }
+
+/** Drops the links `relay` made, once both sockets are closed (see SocksConnection.finish). */
+export function unlinkRelay(socket: Socket): void {
+  const s = socket as Partial<RelaySocket>;
+  s[PEER] = undefined;
+  s[METER] = undefined;
+}

@@ -89,6 +89,11 @@ export class TargetReader {
     if (this.own !== undefined) give(this.own);
     this.own = undefined;
     this.releasePinned();
+    // The connection is over: no links left for a promoted reader to keep young objects alive by.
+    this.client = undefined;
+    this.meter = undefined;
+    this.target = undefined;
+    this.early = [];
   }
 
   private bufferForRead(): Buffer {
@@ -125,7 +130,8 @@ export class TargetReader {
 
   /** A write to the client completed; once nothing is queued, no write holds a pinned buffer. */
   private flushed(): void {
-    if (this.pinned.length !== 0 && this.client!.writableLength === 0) this.releasePinned();
+    // After release() (the connection is over), nothing is pinned any more.
+    if (this.pinned.length !== 0 && this.client !== undefined && this.client.writableLength === 0) this.releasePinned();
   }
 
   private releasePinned(): void {
