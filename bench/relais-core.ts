@@ -54,6 +54,8 @@ if (!isMainThread) {
       ? await new Promise<number>((resolve, reject) => {
           const worker = new Worker(`import { register } from 'tsx/esm/api'; register(); await import(${JSON.stringify(import.meta.url)});`, {
             eval: true,
+            // The app's figure (worker-host.ts YOUNG_GENERATION_MB), not imported: that module would
+            // load Prisma into this process.
             resourceLimits: { maxYoungGenerationSizeMb: 64 },
           });
           worker.once('message', resolve);
