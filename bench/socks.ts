@@ -694,8 +694,11 @@ async function keyCheck(): Promise<KeyCheck> {
   const { createKey } = await import('../src/modules/keys/keys.service.js');
   const { adjustBalance } = await import('../src/modules/ledger/ledger.service.js');
   const { parseMoney } = await import('../src/lib/money.js');
+  const { addKeyMirror } = await import('../src/modules/keys/key-cache.js');
   const { createGate } = await import('../src/socks/gate.js');
+  const { createKeyStore } = await import('../src/socks/key-store.js');
   const { createMeter } = await import('../src/socks/metering.js');
+  const { proxyKeyChanges, socksStore } = await import('../src/socks/store.js');
   const { createUpstreams } = await import('../src/socks/upstreams.js');
 
   const dataDir = path.join(tmp, 'keycheck-data');
@@ -707,11 +710,16 @@ async function keyCheck(): Promise<KeyCheck> {
   const user = await createAdmin({ email: 'keycheck@example.com', password: 'keycheck-password-1' });
   await adjustBalance({ userId: user.id, amount: parseMoney('1000')!, note: 'bench', actorId: null });
   const { value } = await createKey(user.id, { name: 'bench' });
-  const meter = createMeter();
-  const upstreams = createUpstreams();
+  // The gate over a mirror of the key cache, as the SOCKS worker keeps it; the store called
+  // directly instead of through the main thread.
+  const keys = createKeyStore();
+  const mirror = addKeyMirror(async (changes) => keys.apply(proxyKeyChanges(changes)));
+  keys.apply(proxyKeyChanges(mirror.snapshot));
+  const meter = createMeter({ store: socksStore });
+  const upstreams = createUpstreams(socksStore);
   await meter.start();
   await upstreams.start();
-  const { gate } = createGate(meter, upstreams);
+  const { gate } = createGate(keys, meter, upstreams);
 
   let t = process.hrtime.bigint();
   const first = gate.authorize(value, 'shared');
@@ -743,6 +751,7 @@ async function keyCheck(): Promise<KeyCheck> {
   }
   admits.sort();
 
+  mirror.stop();
   upstreams.stop();
   await meter.stop();
   await app.stop().catch(() => {});

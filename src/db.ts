@@ -1,10 +1,7 @@
 import path from 'node:path';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import type { MessagePort } from 'node:worker_threads';
-import type { SqlDriverAdapterFactory } from '@prisma/driver-adapter-utils';
 import { PrismaClient } from './generated/prisma/client.js';
 import type { Config } from './config.js';
-import { forwardedAdapter } from './db-bridge.js';
 import { migrate, type MigrateResult, type SqlSession } from './migrations.js';
 
 export { Prisma } from './generated/prisma/client.js';
@@ -18,8 +15,6 @@ export let prisma: PrismaClient = undefined as unknown as PrismaClient;
 
 export interface Database {
   kind: 'pglite' | 'postgres';
-  /** What `prisma` is built on; other threads reach the database through it (db-bridge.ts). */
-  adapter: SqlDriverAdapterFactory;
   /** A raw SQL session on its own connection (migrations, advisory locks). */
   openSession(): Promise<SqlSession>;
   ping(): Promise<void>;
@@ -45,23 +40,13 @@ export async function connectDatabase(config: Pick<Config, 'databaseUrl' | 'data
   }
 }
 
-/**
- * In a worker thread: `prisma` reaches the database another thread of this process holds, at
- * the other end of `port` (see db-bridge.ts). Migrations are that thread's business.
- */
-export function useForwardedDatabase(port: MessagePort): PrismaClient {
-  prisma = new PrismaClient({ adapter: forwardedAdapter(port) });
-  return prisma;
-}
-
-// The drivers are loaded when used: a worker on a forwarded database needs neither.
+// The drivers are loaded when used: a process on one database needs only its own.
 async function connectPostgres(url: string): Promise<Database & { client: PrismaClient }> {
   const [{ PrismaPg }, { default: pg }] = await Promise.all([import('@prisma/adapter-pg'), import('pg')]);
   const adapter = new PrismaPg({ connectionString: url });
   const client = new PrismaClient({ adapter });
   return {
     kind: 'postgres',
-    adapter,
     client,
     async openSession() {
       const conn = new pg.Client({ connectionString: url });
@@ -123,7 +108,6 @@ async function connectPGlite(dataDir: string): Promise<Database & { client: Pris
   const client = new PrismaClient({ adapter });
   return {
     kind: 'pglite',
-    adapter,
     client,
     // PGlite has one connection; a session is that connection.
     async openSession() {

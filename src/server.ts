@@ -180,7 +180,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     if (options.ephemeralSocks) socksPorts[product] = 0;
     else if (port !== 0) socksPorts[product] = port;
   }
-  const socksWorker = Object.keys(socksPorts).length ? createSocksWorker(config, db, socksPorts) : null;
+  const socksWorker = Object.keys(socksPorts).length ? createSocksWorker(config, socksPorts) : null;
 
   return {
     db,

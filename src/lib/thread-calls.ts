@@ -1,9 +1,9 @@
 /**
  * Asynchronous function calls from one thread of this process to another over a MessagePort:
  * `answerCalls` runs in the thread that has the functions, `callsOver` gives the other thread
- * a caller. Arguments and results cross by structured clone (plain data, Dates, typed arrays;
- * class instances arrive as plain objects). A rejection arrives as an Error with the same name
- * and message, and its `cause` when that is plain data.
+ * an object whose methods call them. Arguments and results cross by structured clone (plain
+ * data, Dates, typed arrays; class instances arrive as plain objects). A rejection arrives as
+ * an Error with the same name and message, and its `cause` when that is plain data.
  */
 import type { MessagePort } from 'node:worker_threads';
 
@@ -18,7 +18,8 @@ interface CallMessage {
 
 type ResultMessage = { id: number; value: unknown } | { id: number; error: { name: string; message: string; cause?: unknown } };
 
-export type Caller<H extends Handlers> = <K extends keyof H & string>(name: K, ...args: Parameters<H[K]>) => Promise<Awaited<ReturnType<H[K]>>>;
+/** The functions of `H` as another thread calls them: each asynchronous. */
+export type Remote<H extends Handlers> = { [K in keyof H]: (...args: Parameters<H[K]>) => Promise<Awaited<ReturnType<H[K]>>> };
 
 const errorOf = (err: unknown) => {
   if (!(err instanceof Error)) return { name: 'Error', message: String(err) };
@@ -44,8 +45,8 @@ export function answerCalls(port: MessagePort, handlers: Handlers): () => void {
   return () => port.close();
 }
 
-/** Calls the functions `answerCalls` serves at the other end of `port`. */
-export function callsOver<H extends Handlers>(port: MessagePort): Caller<H> {
+/** The functions `answerCalls` serves at the other end of `port`, as methods of one object. */
+export function callsOver<H extends Handlers>(port: MessagePort): Remote<H> {
   const pending = new Map<number, { resolve: (value: unknown) => void; reject: (err: Error) => void }>();
   let nextId = 1;
   port.on('message', (res: ResultMessage) => {
@@ -63,11 +64,21 @@ export function callsOver<H extends Handlers>(port: MessagePort): Caller<H> {
     }
   });
   port.unref();
-  return (name, ...args) =>
+  const call = (name: string, args: unknown[]) =>
     new Promise((resolve, reject) => {
       const id = nextId++;
       if (pending.size === 0) port.ref();
-      pending.set(id, { resolve: resolve as (value: unknown) => void, reject });
+      pending.set(id, { resolve, reject });
       port.postMessage({ id, name, args } satisfies CallMessage);
     });
+  const methods = new Map<string, (...args: unknown[]) => Promise<unknown>>();
+  return new Proxy({} as Remote<H>, {
+    get(_, name) {
+      // Not a thenable: awaiting the object itself must not call anything.
+      if (typeof name !== 'string' || name === 'then') return undefined;
+      let method = methods.get(name);
+      if (!method) methods.set(name, (method = (...args: unknown[]) => call(name, args)));
+      return method;
+    },
+  });
 }

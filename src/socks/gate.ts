@@ -1,6 +1,6 @@
-import { peekKeyHash, type CachedKey } from '../modules/keys/key-cache.js';
 import { sha256 } from '../lib/secrets.js';
 import { DialError } from './dial.js';
+import type { KeyStore, ProxyKey } from './key-store.js';
 import type { Meter } from './metering.js';
 import { Reply } from './protocol.js';
 import type { AuthDecision, Grant, Product, Route, SocksGate } from './types.js';
@@ -16,10 +16,10 @@ const NOT_ALLOWED: AuthDecision = { ok: false, reason: 'not_allowed' };
  * with the proxy scope, and its credit not known to be exhausted. Parsed usernames and grants
  * are cached per username and product, so a connection costs two map lookups and no hashing.
  */
-export function createGate(meter: Meter, upstreams: Upstreams) {
-  const grants = new Map<string, { hash: string; parsed: ProxyUsername; key: CachedKey | null; grant: Grant | null }>();
+export function createGate(keys: Pick<KeyStore, 'peek'>, meter: Meter, upstreams: Upstreams) {
+  const grants = new Map<string, { hash: string; parsed: ProxyUsername; key: ProxyKey | null; grant: Grant | null }>();
 
-  function makeGrant(key: CachedKey, parsed: ProxyUsername, product: Product): Grant {
+  function makeGrant(key: ProxyKey, parsed: ProxyUsername, product: Product): Grant {
     const routeRequest = { product, keyId: key.id, country: parsed.country, session: parsed.session, lifetimeMinutes: parsed.lifetimeMinutes };
     const pick = (admitted: boolean): Route => {
       if (!admitted) throw new DialError(Reply.NotAllowed, 'credit exhausted');
@@ -56,7 +56,7 @@ export function createGate(meter: Meter, upstreams: Upstreams) {
         grants.set(id, cached);
       }
       // The key object changes identity whenever the key changes, which rebuilds the grant.
-      const key = peekKeyHash(cached.hash);
+      const key = keys.peek(cached.hash);
       if (!key || (key.scopes.length > 0 && !key.scopes.includes('proxy'))) return REFUSED_AUTH;
       if (key !== cached.key || !cached.grant) {
         cached.key = key;

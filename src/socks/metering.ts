@@ -1,12 +1,10 @@
-import { prisma } from '../db.js';
 import { bus, type BalanceChangedEvent } from '../bus.js';
 import type { TrafficProduct } from '../generated/prisma/client.js';
 import { log } from '../lib/logger.js';
-import { Decimal, formatMoney, type Money } from '../lib/money.js';
-import type { CachedKey } from '../modules/keys/key-cache.js';
-import { listTrafficPrices, pricingFor } from '../modules/pricing/pricing.service.js';
-import { limitsOf, recordTraffic, spentByWindow } from '../modules/usage/usage.service.js';
-import { hourOf, windowStarts, WINDOWS, type Window } from '../modules/usage/windows.js';
+import { formatMicro, microOf } from '../lib/micro.js';
+import { hourOf, windowStarts, WINDOWS } from '../modules/usage/windows.js';
+import type { ProxyKey } from './key-store.js';
+import type { LimitsMicro as Limits, PerWindowMicro as PerWindow, SocksStore } from './store.js';
 import type { MeteredConnection } from './types.js';
 
 /**
@@ -21,15 +19,12 @@ import type { MeteredConnection } from './types.js';
  *   hourly bucket on one instance);
  * - every second (and at stop) the accumulators are written (`recordTraffic`, run by the main
  *   thread for the worker): usage buckets, one `consumption` ledger row per key and product,
- *   and the balance, in one transaction per user.
+ *   and the balance, in one statement per user.
+ * What it reads from the database comes through `store` (store.ts), in micro-USD.
  * Cost is exact per hourly bucket: round-half-up(bytes × price per GB × rate / 10^9) at 10^-6.
  */
 
-const MICRO = 1_000_000;
 const HOUR_MS = 3_600_000;
-
-const toMicro = (m: Money): number => Number(m.times(MICRO).toFixed(0));
-const fromMicro = (micro: number): Money => new Decimal(micro).dividedBy(MICRO);
 
 /** Cost in micro-USD of `bytes` at `priceMicro` per GB and `rateMicro` (rate × 10^6), rounded half up. */
 export function costMicro(bytes: number, priceMicro: number, rateMicro: number): number {
@@ -37,9 +32,6 @@ export function costMicro(bytes: number, priceMicro: number, rateMicro: number):
   const den = 1_000_000_000n * 1_000_000n;
   return Number((num * 2n + den) / (2n * den));
 }
-
-type PerWindow = Record<Window, number>;
-type Limits = Record<Window, number | null>;
 
 interface Accumulator {
   product: TrafficProduct;
@@ -63,7 +55,7 @@ export interface Budget {
 }
 
 interface KeyState {
-  key: CachedKey;
+  key: ProxyKey;
   user: UserState;
   limits: Limits;
   spent: PerWindow;
@@ -94,8 +86,8 @@ interface UserState {
 }
 
 export interface MeterOptions {
-  /** Writes a user's traffic (default: `recordTraffic` in this thread; the SOCKS worker has the main thread do it). */
-  record?: typeof recordTraffic;
+  /** The database's side: `socksStore` itself in the main thread, calls to it from the SOCKS worker. */
+  store: Pick<SocksStore, 'recordTraffic' | 'meteredUser' | 'keySpent' | 'keyLimits' | 'trafficPrices'>;
   tickMs?: number;
   flushMs?: number;
   /** How long a user's state is kept after its last connection closed. */
@@ -104,8 +96,8 @@ export interface MeterOptions {
 
 export type Meter = ReturnType<typeof createMeter>;
 
-export function createMeter(options: MeterOptions = {}) {
-  const record = options.record ?? recordTraffic;
+export function createMeter(options: MeterOptions) {
+  const { store } = options;
   const tickMs = options.tickMs ?? 200;
   const flushMs = options.flushMs ?? 1000;
   const keepIdleMs = options.keepIdleMs ?? 60_000;
@@ -113,38 +105,20 @@ export function createMeter(options: MeterOptions = {}) {
   const loading = new Map<number, Promise<UserState>>();
   const prices = new Map<TrafficProduct, number>();
   /** Connections opened before their key's state was loaded (the gate loads it while dialling). */
-  const waiting = new Map<MeteredConnection, { key: CachedKey; product: TrafficProduct }>();
+  const waiting = new Map<MeteredConnection, { key: ProxyKey; product: TrafficProduct }>();
   const unsubscribe: (() => void)[] = [];
   let timers: NodeJS.Timeout[] = [];
 
-  const limitsMicro = (row: Parameters<typeof limitsOf>[0]): Limits => {
-    const l = limitsOf(row);
-    return { daily: l.daily && toMicro(l.daily), weekly: l.weekly && toMicro(l.weekly), monthly: l.monthly && toMicro(l.monthly) };
-  };
-  const spentMicro = async (userId: number, keyId?: number): Promise<PerWindow> => {
-    const s = await spentByWindow(userId, keyId);
-    return { daily: toMicro(s.daily), weekly: toMicro(s.weekly), monthly: toMicro(s.monthly) };
-  };
-
   async function loadPrices(): Promise<void> {
-    for (const p of await listTrafficPrices()) prices.set(p.product, toMicro(p.pricePerGb));
+    for (const [product, micro] of await store.trafficPrices()) prices.set(product, micro);
   }
 
   async function loadUser(userId: number): Promise<UserState> {
-    const [user, spent, pricing, last] = await Promise.all([
-      prisma.user.findUniqueOrThrow({ where: { id: userId }, select: { balance: true, settings: true } }),
-      spentMicro(userId),
-      pricingFor(userId),
-      prisma.ledgerTransaction.findFirst({ where: { userId }, orderBy: { id: 'desc' }, select: { id: true } }),
-    ]);
+    const user = await store.meteredUser(userId);
     return {
       userId,
-      balanceMicro: toMicro(user.balance),
-      lastTransactionId: last?.id ?? 0,
-      limits: limitsMicro(user.settings),
-      spent,
+      ...user,
       day: windowStarts(new Date()).daily.getTime(),
-      rateMicro: toMicro(pricing.rate),
       budget: { left: 0 },
       keys: new Map(),
       idleSince: Date.now(),
@@ -169,14 +143,14 @@ export function createMeter(options: MeterOptions = {}) {
     return pending;
   }
 
-  async function keyState(key: CachedKey): Promise<KeyState> {
+  async function keyState(key: ProxyKey): Promise<KeyState> {
     const user = await userState(key.userId);
     let state = user.keys.get(key.id);
     if (!state) {
-      const spent = await spentMicro(key.userId, key.id);
+      const spent = await store.keySpent(key.userId, key.id);
       state = user.keys.get(key.id);
       if (!state) {
-        state = { key, user, limits: limitsMicro(key), spent, budget: { left: 0 }, conns: new Map(), accs: new Map(), current: null, currentUntil: 0, lastActive: Date.now() };
+        state = { key, user, limits: key.limits, spent, budget: { left: 0 }, conns: new Map(), accs: new Map(), current: null, currentUntil: 0, lastActive: Date.now() };
         user.keys.set(key.id, state);
       }
     }
@@ -185,7 +159,7 @@ export function createMeter(options: MeterOptions = {}) {
     // (and so its limits) changed or the state is new, not on every connection.
     if (state.key !== key || state.budget.left === 0) {
       state.key = key;
-      state.limits = limitsMicro(key);
+      state.limits = key.limits;
       recompute(user);
     }
     return state;
@@ -323,8 +297,8 @@ export function createMeter(options: MeterOptions = {}) {
         product: s.product,
         bytesIn: String(s.down),
         bytesOut: String(s.up),
-        cost: formatMoney(fromMicro(s.cost)),
-        remainingCredit: formatMoney(fromMicro(Math.max(0, Math.floor(s.k.budget.left)))),
+        cost: formatMicro(s.cost),
+        remainingCredit: formatMicro(Math.max(0, Math.floor(s.k.budget.left))),
         at,
       });
     }
@@ -343,7 +317,7 @@ export function createMeter(options: MeterOptions = {}) {
       }
     }
     if (!work.length) return;
-    const events = await record(
+    const events = await store.recordTraffic(
       user.userId,
       work.map((w) => ({ apiKeyId: w.k.key.id, product: w.acc.product, hour: w.acc.hour, bytesUp: w.up, bytesDown: w.down, connections: w.connections, costMicro: w.cost })),
     );
@@ -361,7 +335,7 @@ export function createMeter(options: MeterOptions = {}) {
     const last = events.at(-1);
     for (const event of events) ownConsumption.add(event.transactionId);
     if (last) {
-      user.balanceMicro = toMicro(new Decimal(last.balance));
+      user.balanceMicro = microOf(last.balance);
       user.lastTransactionId = last.transactionId;
       for (const event of events) void bus.publish('balance:changed', event);
     }
@@ -405,11 +379,11 @@ export function createMeter(options: MeterOptions = {}) {
     const k = users.get(event.userId)?.keys.get(event.apiKeyId);
     if (!k) return;
     if (event.change === 'revoked' || event.change === 'regenerated') return cut(k.conns.keys(), `key ${event.change}`);
-    prisma.apiKey
-      .findUnique({ where: { id: event.apiKeyId } })
-      .then((row) => {
-        if (!row) return;
-        k.limits = limitsMicro(row);
+    store
+      .keyLimits(event.apiKeyId)
+      .then((limits) => {
+        if (!limits) return;
+        k.limits = limits;
         recompute(k.user);
         enforce(k.user);
       })
@@ -423,7 +397,7 @@ export function createMeter(options: MeterOptions = {}) {
     const elsewhere = event.type === 'consumption' && !own;
     if (elsewhere) {
       // Another instance's traffic: it counts against this account's and key's limits here too.
-      const micro = -toMicro(new Decimal(event.amount));
+      const micro = -microOf(event.amount);
       const k = event.apiKeyId === null ? undefined : user.keys.get(event.apiKeyId);
       for (const w of WINDOWS) {
         user.spent[w] += micro;
@@ -432,7 +406,7 @@ export function createMeter(options: MeterOptions = {}) {
     }
     const newer = event.transactionId > user.lastTransactionId;
     if (newer) {
-      user.balanceMicro = toMicro(new Decimal(event.balance));
+      user.balanceMicro = microOf(event.balance);
       user.lastTransactionId = event.transactionId;
     }
     if (elsewhere || newer) recompute(user);
@@ -455,7 +429,7 @@ export function createMeter(options: MeterOptions = {}) {
       user.lastTransactionId = fresh.lastTransactionId;
     }
     for (const k of user.keys.values()) {
-      k.spent = await spentMicro(user.userId, k.key.id);
+      k.spent = await store.keySpent(user.userId, k.key.id);
       for (const acc of k.accs.values()) {
         acc.pricedBytes -= acc.chargedBytes;
         acc.chargedBytes = 0;
@@ -495,7 +469,7 @@ export function createMeter(options: MeterOptions = {}) {
     });
   }
 
-  async function admitLoading(key: CachedKey): Promise<boolean> {
+  async function admitLoading(key: ProxyKey): Promise<boolean> {
     const state = await keyState(key);
     await state.user.refreshing;
     for (const [conn, w] of waiting) {
@@ -521,7 +495,7 @@ export function createMeter(options: MeterOptions = {}) {
      * Says whether the key may spend: at once when its state is loaded (the usual case), after
      * loading what enforcement needs from the database otherwise (once per idle period).
      */
-    admit(key: CachedKey): boolean | Promise<boolean> {
+    admit(key: ProxyKey): boolean | Promise<boolean> {
       const k = users.get(key.userId)?.keys.get(key.id);
       if (k !== undefined && k.key === key && k.budget.left > 0 && k.user.refreshing === null) {
         k.lastActive = Date.now();
@@ -531,18 +505,18 @@ export function createMeter(options: MeterOptions = {}) {
     },
 
     /** Synchronous view for the gate: false when a loaded state says the credit is gone. */
-    exhausted(key: CachedKey): boolean {
+    exhausted(key: ProxyKey): boolean {
       const k = users.get(key.userId)?.keys.get(key.id);
       return k !== undefined && k.budget.left <= 0;
     },
 
-    open(key: CachedKey, product: TrafficProduct, conn: MeteredConnection): void {
+    open(key: ProxyKey, product: TrafficProduct, conn: MeteredConnection): void {
       const k = users.get(key.userId)?.keys.get(key.id);
       if (k) attach(k, conn, product);
       else waiting.set(conn, { key, product });
     },
 
-    close(key: CachedKey, conn: MeteredConnection): void {
+    close(key: ProxyKey, conn: MeteredConnection): void {
       if (waiting.delete(conn)) return;
       const k = users.get(key.userId)?.keys.get(key.id);
       const product = k?.conns.get(conn);
@@ -556,7 +530,7 @@ export function createMeter(options: MeterOptions = {}) {
      * covers. When it runs out, the connections of the key (or the user) are cut right after
      * the caller has forwarded what was paid for.
      */
-    charge(key: CachedKey, product: TrafficProduct, bytes: number): number {
+    charge(key: ProxyKey, product: TrafficProduct, bytes: number): number {
       const k = users.get(key.userId)?.keys.get(key.id);
       if (!k) return 0;
       const perByte = ((prices.get(product) ?? 0) * k.user.rateMicro) / 1e15;

@@ -1,16 +1,8 @@
 import net from 'node:net';
-import { prisma } from '../db.js';
 import { bus } from '../bus.js';
 import { log } from '../lib/logger.js';
-import { runtime } from '../runtime.js';
-import type { Product, Route, UpstreamRoute } from './types.js';
-
-interface Upstream extends UpstreamRoute {
-  readonly id: number;
-  readonly product: Product;
-  readonly country: string | null;
-  healthy: boolean;
-}
+import type { SocksStore, UpstreamExit as Upstream } from './store.js';
+import type { Product, Route } from './types.js';
 
 export interface RouteRequest {
   product: Product;
@@ -34,7 +26,7 @@ const RECHECK_MS = 2_000;
  * lifetime). Dedicated: each key is pinned to one exit, remembered in the database. An exit
  * that fails is skipped until a health check (a SOCKS5 greeting) succeeds again.
  */
-export function createUpstreams() {
+export function createUpstreams(store: Pick<SocksStore, 'upstreamExits' | 'pinUpstream' | 'upstreamHealth'>) {
   let all: Upstream[] = [];
   let cursor = 0;
   const sessions = new Map<string, { id: number; until: number }>();
@@ -43,24 +35,10 @@ export function createUpstreams() {
   let stopListening = () => {};
 
   async function load(): Promise<void> {
-    const rows = await prisma.upstream.findMany({ where: { active: true, pool: { active: true } }, include: { pool: true }, orderBy: { id: 'asc' } });
-    const { secrets } = runtime();
-    all = rows
-      .filter((r) => r.pool.product !== 'browser')
-      .map((r) => ({
-        kind: 'upstream' as const,
-        id: r.id,
-        host: r.host,
-        port: r.port,
-        username: r.username ?? undefined,
-        password: r.password ? secrets.decrypt(r.password) : undefined,
-        product: r.pool.product as Product,
-        country: r.countryCode?.toUpperCase() ?? null,
-        healthy: r.healthy,
-      }));
-    const pinned = await prisma.apiKey.findMany({ where: { pinnedUpstreamId: { not: null }, active: true }, select: { id: true, pinnedUpstreamId: true } });
+    const loaded = await store.upstreamExits();
+    all = loaded.exits;
     pins.clear();
-    for (const p of pinned) pins.set(p.id, p.pinnedUpstreamId!);
+    for (const [keyId, upstreamId] of loaded.pins) pins.set(keyId, upstreamId);
   }
 
   const candidates = (req: RouteRequest) =>
@@ -79,7 +57,7 @@ export function createUpstreams() {
       if (pinned) return pinned;
       const chosen = pool[req.keyId % pool.length]!;
       pins.set(req.keyId, chosen.id);
-      prisma.apiKey.update({ where: { id: req.keyId }, data: { pinnedUpstreamId: chosen.id } }).catch((err: unknown) => log.warn({ err }, 'could not pin exit'));
+      store.pinUpstream(req.keyId, chosen.id).catch((err: unknown) => log.warn({ err }, 'could not pin exit'));
       return chosen;
     }
     const sessionKey = req.session ? `${req.keyId}:${req.session}:${req.country ?? ''}` : null;
@@ -99,9 +77,7 @@ export function createUpstreams() {
     u.healthy = false;
     log.warn({ upstream: u.id, host: u.host, port: u.port, reason }, 'upstream marked unhealthy');
     setTimeout(() => void check().catch((err: unknown) => log.warn({ err }, 'upstream check failed')), RECHECK_MS).unref();
-    prisma.upstream
-      .update({ where: { id: u.id }, data: { healthy: false, failCount: { increment: 1 }, lastError: reason, lastCheckedAt: new Date() } })
-      .catch((err: unknown) => log.warn({ err }, 'could not record upstream failure'));
+    store.upstreamHealth(u.id, reason).catch((err: unknown) => log.warn({ err }, 'could not record upstream failure'));
   }
 
   /** A SOCKS5 greeting offering username/password: healthy when the exit answers with a method. */
@@ -124,7 +100,7 @@ export function createUpstreams() {
       if (!(await probe(u))) continue;
       u.healthy = true;
       log.info({ upstream: u.id }, 'upstream healthy again');
-      await prisma.upstream.update({ where: { id: u.id }, data: { healthy: true, lastError: null, lastCheckedAt: new Date() } });
+      await store.upstreamHealth(u.id, null);
     }
     const now = Date.now();
     for (const [k, s] of sessions) if (s.until <= now) sessions.delete(k);

@@ -1,6 +1,7 @@
 /**
  * Runs the SOCKS5 side of Relais (servers, gate, metering, upstreams: worker.ts) in a worker
- * thread, and serves it what lives in this thread: the database, the bus and the key cache.
+ * thread, and serves it what lives in this thread: the database (store.ts), the bus and the key
+ * cache.
  *
  * Why a thread: every relayed connection allocates, and a heap that also holds the GraphQL
  * schema, Prisma and the embedded database makes each of its garbage collections dearer; the
@@ -11,13 +12,12 @@
 import { MessageChannel, Worker } from 'node:worker_threads';
 import { bridgeBus } from '../bus.js';
 import type { Config } from '../config.js';
-import type { Database } from '../db.js';
-import { serveDatabase } from '../db-bridge.js';
 import { log } from '../lib/logger.js';
-import { addKeyMirror, type KeyChange } from '../modules/keys/key-cache.js';
-import type { Product } from './types.js';
 import { answerCalls } from '../lib/thread-calls.js';
-import { keyChangesToWire, mainThreadCalls, type KeysMessage, type SocksWorkerData, type WorkerCommand, type WorkerEvent } from './worker-protocol.js';
+import { addKeyMirror, type KeyChange } from '../modules/keys/key-cache.js';
+import { proxyKeyChanges, socksStore } from './store.js';
+import type { Product } from './types.js';
+import type { KeysMessage, SocksWorkerData, WorkerCommand, WorkerEvent } from './worker-protocol.js';
 
 const ENTRY = new URL('./worker-entry.mjs', import.meta.url);
 /** How long a stopping worker may take to close its connections and write their last usage. */
@@ -44,7 +44,7 @@ export interface SocksWorker {
   state(): SocksWorkerState;
 }
 
-export function createSocksWorker(config: Config, db: Database, ports: Partial<Record<Product, number>>): SocksWorker {
+export function createSocksWorker(config: Config, ports: Partial<Record<Product, number>>): SocksWorker {
   let state: SocksWorkerState = 'stopped';
   let current: Running | null = null;
   let restartTimer: NodeJS.Timeout | undefined;
@@ -53,7 +53,7 @@ export function createSocksWorker(config: Config, db: Database, ports: Partial<R
   let bound = ports;
 
   async function launch(): Promise<Partial<Record<Product, number>>> {
-    const running = run(config, db, bound, onDeath);
+    const running = run(config, bound, onDeath);
     current = running;
     const listening = await running.listening;
     bound = listening;
@@ -111,13 +111,11 @@ interface Running {
 }
 
 /** One worker thread, from its start to its exit, with what this thread serves it. */
-function run(config: Config, db: Database, ports: Partial<Record<Product, number>>, onDeath: (err: Error | null) => void): Running {
-  const dbChannel = new MessageChannel();
+function run(config: Config, ports: Partial<Record<Product, number>>, onDeath: (err: Error | null) => void): Running {
   const busChannel = new MessageChannel();
   const keysChannel = new MessageChannel();
   const callsChannel = new MessageChannel();
-  const stopAnswering = answerCalls(callsChannel.port1, mainThreadCalls);
-  const stopServing = serveDatabase(dbChannel.port1, db.adapter);
+  const stopAnswering = answerCalls(callsChannel.port1, socksStore);
   const unbridge = bridgeBus(busChannel.port1);
   let exited = false;
 
@@ -133,16 +131,16 @@ function run(config: Config, db: Database, ports: Partial<Record<Product, number
   keys.unref();
   const sendKeys = (changes: KeyChange[]): Promise<void> =>
     new Promise((resolve) => {
-      const message: KeysMessage = { seq: ++seq, changes: keyChangesToWire(changes) };
+      const message: KeysMessage = { seq: ++seq, changes: proxyKeyChanges(changes) };
       acks.set(message.seq, resolve);
       keys.postMessage(message);
     });
   const mirror = addKeyMirror((changes) => (exited ? Promise.resolve() : sendKeys(changes)));
 
-  const data: SocksWorkerData = { config, ports, db: dbChannel.port2, bus: busChannel.port2, keys: keysChannel.port2, calls: callsChannel.port2 };
+  const data: SocksWorkerData = { config, ports, bus: busChannel.port2, keys: keysChannel.port2, calls: callsChannel.port2 };
   const worker = new Worker(ENTRY, {
     workerData: data,
-    transferList: [dbChannel.port2, busChannel.port2, keysChannel.port2, callsChannel.port2],
+    transferList: [busChannel.port2, keysChannel.port2, callsChannel.port2],
     resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },
   });
   void sendKeys(mirror.snapshot);
@@ -176,7 +174,6 @@ function run(config: Config, db: Database, ports: Partial<Record<Product, number
       unbridge();
       keys.close();
       stopAnswering();
-      void stopServing().catch((err: unknown) => log.warn({ err }, 'closing the SOCKS worker’s database bridge failed'));
       const err = failure ?? (code === 0 ? null : new Error(`SOCKS worker exited with code ${code}`));
       if (!started) rejectListening(err ?? new Error('SOCKS worker exited before listening'));
       else if (!stopping) onDeath(err ?? new Error('SOCKS worker exited'));

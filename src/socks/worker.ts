@@ -1,47 +1,45 @@
 /**
  * The SOCKS5 worker thread: both SOCKS servers, the gate, metering and the upstream pools, on an
  * event loop and a heap of their own. The main thread keeps HTTP, GraphQL and the database; this
- * thread reaches the database through it (db-bridge.ts), hears and raises events on its bus
- * (bus.ts `bridgeBus`) and answers key checks from a mirror of its key cache. Started and
+ * thread asks it for what it needs from the database (store.ts, through thread-calls.ts), hears
+ * and raises events on its bus (bus.ts `bridgeBus`) and answers key checks from a mirror of its
+ * key cache. It loads no Prisma client: its heap holds the relay and little else. Started and
  * stopped by worker-host.ts.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { bridgeBus } from '../bus.js';
-import { useForwardedDatabase } from '../db.js';
 import { createLogger, log, setLogger } from '../lib/logger.js';
-import { applyKeyChanges } from '../modules/keys/key-cache.js';
-import { initRuntime } from '../runtime.js';
+import { callsOver } from '../lib/thread-calls.js';
 import { createGate } from './gate.js';
+import { createKeyStore } from './key-store.js';
 import { createMeter } from './metering.js';
 import { createEgressPolicy, createSocksServer, type Product } from './index.js';
+import type { socksStore } from './store.js';
 import { createUpstreams } from './upstreams.js';
-import { callsOver } from '../lib/thread-calls.js';
-import { keyChangesFromWire, type KeysMessage, type MainThreadCalls, type SocksWorkerData, type WorkerCommand, type WorkerEvent } from './worker-protocol.js';
+import type { KeysMessage, SocksWorkerData, WorkerCommand, WorkerEvent } from './worker-protocol.js';
 
 const data = workerData as SocksWorkerData;
 const parent = parentPort!;
 const send = (event: WorkerEvent) => parent.postMessage(event);
 
 setLogger(createLogger(data.config.logLevel).child({ thread: 'socks' }));
-initRuntime(data.config);
-const prisma = useForwardedDatabase(data.db);
 const unbridge = bridgeBus(data.bus);
 
 // The host sends the key cache's snapshot first: no connection is served before it is here.
+const keys = createKeyStore();
 const firstKeys = new Promise<void>((resolve) => {
   data.keys.on('message', (message: KeysMessage) => {
-    applyKeyChanges(keyChangesFromWire(message.changes));
+    keys.apply(message.changes);
     data.keys.postMessage(message.seq);
     resolve();
   });
 });
 data.keys.unref();
 
-const callMain = callsOver<MainThreadCalls>(data.calls);
-// The per-second write is one call to the main thread, not a round trip per query.
-const meter = createMeter({ record: (userId, records) => callMain('recordTraffic', userId, records) });
-const upstreams = createUpstreams();
-const { gate } = createGate(meter, upstreams);
+const store = callsOver<typeof socksStore>(data.calls);
+const meter = createMeter({ store });
+const upstreams = createUpstreams(store);
+const { gate } = createGate(keys, meter, upstreams);
 const egress = createEgressPolicy(data.config.egressAllow);
 const servers = (Object.entries(data.ports) as [Product, number][]).map(([product, port]) => ({
   product,
@@ -65,7 +63,6 @@ async function stop(): Promise<void> {
   await Promise.all(servers.map((s) => s.server.stop()));
   upstreams.stop();
   await meter.stop();
-  await prisma.$disconnect();
   unbridge();
   data.keys.close();
   data.calls.close();

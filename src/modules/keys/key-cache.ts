@@ -197,7 +197,8 @@ export function startKeyCacheInvalidation(): () => void {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Mirrors: the SOCKS worker thread answers from a copy of the active keys this thread keeps.
+// Mirrors: the SOCKS worker thread answers from a copy of the active keys this thread keeps
+// (src/socks/key-store.ts).
 // ---------------------------------------------------------------------------------------------
 
 /** A change of what `peekKeyHash` answers for a hash: the key, or undefined once it answers nothing. */
@@ -237,13 +238,4 @@ export function addKeyMirror(mirror: KeyMirror): { snapshot: KeyChange[]; stop: 
   const snapshot: KeyChange[] = [];
   for (const [hash, entry] of entries) if (entry.pinned) snapshot.push([hash, entry.key]);
   return { snapshot, stop: () => mirrors.delete(mirror) };
-}
-
-/** In the mirroring thread: applies what the owning thread sent. */
-export function applyKeyChanges(changes: readonly KeyChange[]): void {
-  const now = Date.now();
-  for (const [hash, key] of changes) {
-    if (key === undefined) entries.delete(hash);
-    else entries.set(hash, { key, loadedAt: now, pinned: true });
-  }
 }
