@@ -12,7 +12,9 @@
  * profiling slows them, so take figures from runs without it), BENCH_NO_INSTALL=1 (never
  * apt-get dante-server/microsocks; skip what is missing), BENCH_NODE_FLAGS='--trace-gc-nvp' (extra
  * flags for the Node servers), BENCH_CHILD_LOG=DIR (every server's output, one file each, and
- * the rate tests' start and end in phases.log, lines prefixed with Date.now()).
+ * the rate tests' start and end in phases.log, lines prefixed with Date.now()), BENCH_PAIRS=N
+ * (rounds of back-to-back 3-s rate tests of the Node servers after the runs; default 10, 0 with
+ * BENCH_QUICK), BENCH_PIN=1 (servers on one CPU, clients on the other).
  *
  * What runs, each in its own process so that /proc gives each server's CPU time:
  * - origin and load generator: bench/socksbench.c, compiled here with gcc. The origin serves
@@ -50,6 +52,15 @@ const CONCURRENCY = 50;
 const MAX_CYCLES = 2_000_000;
 /** Pause between tests: lets the servers settle (GC, closing sockets) before the next one. */
 const SETTLE_MS = QUICK ? 1000 : 2000;
+/**
+ * BENCH_PAIRS=N: after the runs, N rounds of short rate tests of the Node servers back to back
+ * (default 10; 0 with BENCH_QUICK). The host's load drifts over minutes, so servers measured
+ * seconds apart compare far more steadily than servers a run apart; the 5 % verdict per
+ * connection takes the median of the rounds' ratios.
+ */
+const PAIRS = Math.max(0, Number(process.env.BENCH_PAIRS ?? (QUICK ? 0 : 10)) || 0);
+const PAIR_SECONDS = 3;
+const PAIR_SETTLE_MS = 1000;
 const KEY_CHECKS = 100_000;
 const PROFILE = new Set((process.env.BENCH_PROFILE ?? '').split(',').map((s) => s.trim()).filter(Boolean));
 const INSTALL = process.env.BENCH_NO_INSTALL !== '1';
@@ -369,7 +380,7 @@ async function streamTest(t: Target): Promise<Pick<Figures, 'mibps' | 'cpuPerGiB
   };
 }
 
-async function loadTest(t: Target, concurrency: number, seconds: number): Promise<{ result: LoadResult; cpuMsPerConn?: number }> {
+async function loadTest(t: Target, concurrency: number, seconds: number, split = true): Promise<{ result: LoadResult; cpuMsPerConn?: number }> {
   // Each load run gets its own client addresses and echo port, so it meets no TIME_WAIT
   // sockets left on the same address pair by an earlier run (they last 60 s and make
   // connect() search for free ports, cutting rates by a third or more). Never 127.0.0.1,
@@ -383,7 +394,7 @@ async function loadTest(t: Target, concurrency: number, seconds: number): Promis
   const cpu1 = t.child?.cpu();
   const result = JSON.parse(stdout) as LoadResult;
   if (t.id === 'relais') relaisBytes += result.completed * 32;
-  if (cpu0 && concurrency === CONCURRENCY) addSplit(t.split.rate, result.completed, cpu0, cpu1!);
+  if (cpu0 && split && concurrency === CONCURRENCY) addSplit(t.split.rate, result.completed, cpu0, cpu1!);
   return { result, cpuMsPerConn: cpu0 === undefined || !result.completed ? undefined : ((cpu1!.total - cpu0.total) * 1000) / result.completed };
 }
 
@@ -861,6 +872,26 @@ async function main(): Promise<void> {
     }
   }
 
+  // Paired rounds: each Node server's rate test within seconds of the others', the order
+  // rotating and reversing from round to round so that no server always follows another.
+  const paired = targets.filter((t) => t.id === 'relais' || t.id === 'core' || t.id === 'coreworker' || t.id === 'plain');
+  const rounds: Map<Target['id'], number | undefined>[] = [];
+  if (PAIRS > 0 && paired.some((t) => t.id === 'plain')) {
+    say('');
+    say(`paired rounds: ${PAIRS} × (${paired.map((t) => t.id).join(', ')}), ${CONCURRENCY} clients × ${PAIR_SECONDS} s each, CPU ms per connection`);
+    for (let r = 0; r < PAIRS; r++) {
+      const order = paired.map((_, i) => paired[(i + r) % paired.length]!);
+      if (r % 2 === 1) order.reverse();
+      const round = new Map<Target['id'], number | undefined>();
+      for (const t of order) {
+        await sleep(PAIR_SETTLE_MS);
+        round.set(t.id, (await loadTest(t, CONCURRENCY, PAIR_SECONDS, false)).cpuMsPerConn);
+      }
+      rounds.push(round);
+      say(`round ${r + 1}/${PAIRS} ${order.map((t) => `${t.id} ${fmt(round.get(t.id), 3)}`).join(', ')} | load average ${os.loadavg()[0]!.toFixed(1)}`);
+    }
+  }
+
   // Metering writes every second: wait for the last flush, then read the balance.
   await sleep(2500);
   const balanceAfter = await relais.balance();
@@ -1010,25 +1041,33 @@ async function main(): Promise<void> {
     return r === undefined ? undefined : (r - 1) * 100;
   };
   // Each run measures every server within a couple of minutes, so the ratio of two servers
-  // within a run is steadier than the ratio of their medians when the machine's load drifts:
-  // the verdict takes the median of the per-run ratios, and shows each.
-  const paired = (id: Target['id'], ref: Target['id'], key: 'cpuPerGiB' | 'cpuMsPerConn') => {
+  // within a run is steadier than the ratio of their medians when the machine's load drifts;
+  // the paired rounds (seconds apart) are steadier still. The verdict takes the median of the
+  // per-round ratios per connection when rounds ran, else of the per-run ratios, and shows each.
+  const perRun = (id: Target['id'], ref: Target['id'], key: 'cpuPerGiB' | 'cpuMsPerConn') => {
     const a = results.get(id);
     const b = results.get(ref);
     if (!a || !b) return { median: undefined, each: '–' };
     const each = a.map((f, i) => over(f[key], b[i]?.[key]));
     return { median: median(each), each: each.map((v) => `${fmt(v, 1)}`).join(', ') };
   };
-  const overGiB = paired('relais', 'plain', 'cpuPerGiB');
-  const overConn = paired('relais', 'plain', 'cpuMsPerConn');
+  const perRound = (id: Target['id'], ref: Target['id']) => {
+    const each = rounds.map((r) => over(r.get(id), r.get(ref)));
+    return { median: median(each), each: each.map((v) => `${fmt(v, 1)}`).join(', ') };
+  };
+  const overGiB = perRun('relais', 'plain', 'cpuPerGiB');
+  const byRounds = rounds.length > 0;
+  const overConn = byRounds ? perRound('relais', 'plain') : perRun('relais', 'plain', 'cpuMsPerConn');
+  const overConnRuns = perRun('relais', 'plain', 'cpuMsPerConn');
   const meteringRef = results.has('coreworker') ? 'coreworker' : 'core';
+  const metering = byRounds ? perRound('relais', meteringRef) : perRun('relais', meteringRef, 'cpuMsPerConn');
   check(
     overGiB.median === undefined || overConn.median === undefined ? undefined : overGiB.median <= 5 && overConn.median <= 5,
-    `metered relais within 5 % of the baseline relay's CPU (median of the runs' ratios): ${fmt(overGiB.median, 1)} % per GiB, ` +
-      `${fmt(overConn.median, 1)} % per connection (runs: ${overConn.each}; ratio of medians ${fmt(over(rel.cpuMsPerConn, plain?.cpuMsPerConn), 1)} %)` +
+    `metered relais within 5 % of the baseline relay's CPU: ${fmt(overGiB.median, 1)} % per GiB (median of the runs: ${overGiB.each}), ` +
+      `${fmt(overConn.median, 1)} % per connection (median of the ${byRounds ? 'paired rounds' : 'runs'}: ${overConn.each}` +
+      `${byRounds ? `; the runs: ${overConnRuns.each}` : ''}; ratio of the runs' medians ${fmt(over(rel.cpuMsPerConn, plain?.cpuMsPerConn), 1)} %)` +
       `; metering alone, relais vs ${meteringRef === 'coreworker' ? 'its core in a worker thread' : 'relais core'}: ` +
-      `${fmt(paired('relais', meteringRef, 'cpuPerGiB').median, 1)} % per GiB, ${fmt(paired('relais', meteringRef, 'cpuMsPerConn').median, 1)} % per connection ` +
-      `(runs: ${paired('relais', meteringRef, 'cpuMsPerConn').each})`,
+      `${fmt(perRun('relais', meteringRef, 'cpuPerGiB').median, 1)} % per GiB, ${fmt(metering.median, 1)} % per connection (${metering.each})`,
   );
   check(keys === undefined ? undefined : keys.p99Us < 1000, `key check under 1 ms p99: ${fmt(keys?.p99Us, 2)} µs (admission with route(): ${fmt(keys?.admitP99Us, 2)} µs)`);
 }
