@@ -460,7 +460,12 @@ export function createMeter(options: MeterOptions) {
       while (active) {
         const next = await iterator.next();
         if (next.done) return;
-        handler(next.value);
+        try {
+          handler(next.value);
+        } catch (err) {
+          // One bad event (say, from another instance's bus) must not stop the listening.
+          log.error({ err }, 'metering event handler failed');
+        }
       }
     })();
     unsubscribe.push(() => {

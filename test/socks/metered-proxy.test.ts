@@ -6,6 +6,7 @@ import { startServer, type TestServer } from '../helpers/server.js';
 import { startSmtp, type TestSmtp } from '../helpers/smtp.js';
 import { adminUser, createKeyOk, verifiedUser, type TestUser } from '../helpers/fixtures.js';
 import { AdjustBalance, Me, RevokeKey, UpdateKey } from '../helpers/operations.js';
+import { bus } from '../../src/bus.js';
 import { prisma } from '../../src/db.js';
 import { costMicro } from '../../src/socks/metering.js';
 import { updateAccountLimits } from '../../src/modules/settings/settings.service.js';
@@ -247,6 +248,29 @@ describe('metered SOCKS5 proxy', () => {
     await updateAccountLimits(Number(user.id), { dailyLimit: new Decimal('0.000001') });
     expect((await byAccount).code).not.toBe(0);
     expect(Date.now() - changedAt).toBeLessThan(1500);
+  });
+
+  it('shrugs off a malformed balance event: other connections keep flowing and enforcement goes on', async () => {
+    const a = await fundedUserWithKey('10');
+    const b = await fundedUserWithKey('10');
+    const transferA = curl(server.socks.shared!, a.key, '/slow');
+    let bDone = false;
+    const transferB = curl(server.socks.shared!, b.key, '/slow').finally(() => (bDone = true));
+    await until(() => buckets(a.keyId), (rows) => rows.length > 0, 3000);
+    await until(() => buckets(b.keyId), (rows) => rows.length > 0, 3000);
+    // As another instance's bus could deliver it: an amount that is not one.
+    await bus.publish('balance:changed', { userId: Number(a.user.id), balance: 'NaN', transactionId: 2 ** 31, type: 'consumption', amount: '1e-7', apiKeyId: a.keyId });
+    await new Promise((r) => setTimeout(r, 300));
+    // The balance taken to zero from outside still cuts A's open connection within a second.
+    const debitAt = Date.now();
+    const left = (await balanceOf(a.user)).negated().toFixed(6);
+    await server.ok(AdjustBalance, { userId: a.user.id, amount: left, note: 'test debit' }, { token: admin.accessToken });
+    expect((await transferA).code).not.toBe(0);
+    expect(Date.now() - debitAt).toBeLessThan(1500);
+    // B's transfer went on: the worker did not die with the event.
+    expect(bDone).toBe(false);
+    await server.ok(RevokeKey, { id: String(b.keyId) }, { token: b.user.accessToken });
+    await transferB;
   });
 
   it('answers hostile handshakes on the real gate and keeps serving others', async () => {
